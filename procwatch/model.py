@@ -1,0 +1,62 @@
+"""Immutable process records and snapshots. No Textual, no psutil here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, NamedTuple
+
+Identity = tuple[int, int]  # (pid, start time in clock ticks since boot): PIDs are reused, this is not.
+
+
+class ProcInfo(NamedTuple):
+    """One process as seen by one sweep. A NamedTuple: cheap to build thousands of times a second."""
+
+    pid: int
+    ppid: int
+    start_ticks: int  # /proc/PID/stat field 22, clock ticks after boot
+    uid: int
+    user: str
+    state: str  # kernel state letter: R S D T t Z X I (W P K on old kernels)
+    nice: int
+    threads: int
+    session: int
+    pgrp: int
+    tpgid: int
+    tty_nr: int
+    locked_kb: int  # VmLck
+    exit_code: int  # status a zombie's parent has not collected (stat field 52), else 0
+    rss: int  # bytes
+    cpu_ticks: int  # utime + stime
+    cpu_percent: float  # since the previous sweep of the same identity
+    name: str  # comm
+    argv: tuple[str, ...]  # empty for kernel threads and zombies
+    kernel_thread: bool
+    started: float  # epoch seconds
+
+    @property
+    def identity(self) -> Identity:
+        return (self.pid, self.start_ticks)
+
+    @property
+    def cmdline(self) -> str:
+        """The command line as ps prints it: argv joined by spaces, or [name] when there is none."""
+        return " ".join(self.argv) if self.argv else f"[{self.name}]"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every process one sweep saw. Treat as read-only."""
+
+    procs: Mapping[int, ProcInfo]
+    taken_at: float  # epoch seconds
+    sweep_seconds: float = 0.0
+    notes: tuple[str, ...] = field(default=())  # e.g. "only your own processes are visible (hidepid)"
+
+    def __len__(self) -> int:
+        return len(self.procs)
+
+    def __iter__(self):
+        return iter(self.procs.values())
+
+    def get(self, pid: int) -> ProcInfo | None:
+        return self.procs.get(pid)
