@@ -81,11 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_once(args: argparse.Namespace, process_filter, out=sys.stdout) -> int:
+def run_once(args: argparse.Namespace, process_filter, out=None) -> int:
     from procwatch.collector import make_collector
     from procwatch.lineage import Lineage
     from procwatch.tree import build_rows
 
+    out = out if out is not None else sys.stdout  # looked up per call: redirect_stdout, capsys
     snapshot = make_collector().sweep()
     observations = Lineage().observe(snapshot)
     rows = build_rows(snapshot.procs, process_filter, sort=args.sort)

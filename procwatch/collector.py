@@ -138,11 +138,12 @@ class ProcfsCollector:
                     uid = os.stat(base).st_uid
                 except OSError:
                     continue
+            state = f[0].decode()
             cached = old_argv.get(identity)
-            if cached is not None and cached[0] == name and (cached[1] or kernel_thread or f[0] in "ZX"):
+            if kernel_thread or state in ("Z", "X"):
+                argv = ()  # the kernel shows no cmdline for these (as ps: `[name] <defunct>`)
+            elif cached is not None and cached[0] == name and cached[1]:
                 argv = cached[1]
-            elif kernel_thread:
-                argv = ()
             else:
                 try:
                     argv = parse_argv(_read(base + "cmdline"))
@@ -159,7 +160,7 @@ class ProcfsCollector:
                 start_ticks=start_ticks,
                 uid=uid,
                 user=user_names(uid) if uid >= 0 else "?",
-                state=f[0].decode(),
+                state=state,
                 nice=int(f[16]),
                 threads=int(f[17]),
                 session=int(f[3]),

@@ -99,9 +99,15 @@ def decode_wait_status(status: int) -> str:
     """A wait() status in words: 768 -> 'exit 3', 9 -> 'killed by SIGKILL'."""
     if status & 0x7F == 0:
         return f"exit {(status >> 8) & 0xFF}"
-    signo = status & 0x7F
+    if status == 0xFFFF:
+        return "continued"
+    if status & 0xFF == 0x7F:
+        return f"stopped by {_signal_name((status >> 8) & 0xFF)}"
+    return f"killed by {_signal_name(status & 0x7F)}" + (" (core dumped)" if status & 0x80 else "")
+
+
+def _signal_name(signo: int) -> str:
     try:
-        name = signal.Signals(signo).name
+        return signal.Signals(signo).name
     except ValueError:
-        name = f"signal {signo}"
-    return f"killed by {name}" + (" (core dumped)" if status & 0x80 else "")
+        return f"signal {signo}"

@@ -80,8 +80,11 @@ def build_rows(
     process_filter: ProcessFilter = ProcessFilter(),
     collapsed: Iterable[Identity] = (),
     sort: str = "pid",
+    hide_kernel: bool = False,
 ) -> list[Row]:
     """Flatten the forest to display rows, in pstree order with siblings sorted by `sort`."""
+    if hide_kernel:
+        procs = {pid: p for pid, p in procs.items() if not p.kernel_thread}
     roots, children = children_map(procs)
     key = SORT_KEYS[sort]
     collapsed = collapsed if isinstance(collapsed, (set, frozenset)) else set(collapsed)

@@ -1,0 +1,314 @@
+"""The Textual app. `make_app()` is the one factory shared by the CLI, the tests and the screenshot script."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from dataclasses import replace
+from functools import partial
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
+from textual.widgets import Footer
+
+from procwatch.actions import SignalRefused, send_signal
+from procwatch.collector import Collector, make_collector
+from procwatch.poller import Poller, Update, View
+from procwatch.stat import STATE_LETTERS, STATE_WORDS
+from procwatch.text import printable
+from procwatch.tree import ProcessFilter, children_map
+from procwatch.widgets.panels import DetailsPanel, FilterBar, SummaryBar, details_text, summary_text
+from procwatch.widgets.process_table import ProcessTable
+from procwatch.widgets.screens import HelpScreen, JumpScreen, PickerScreen, SignalScreen, state_choices
+
+INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+class SnapshotReady(Message):
+    def __init__(self, update: Update) -> None:
+        super().__init__()
+        self.update = update
+
+
+class ProcwatchCommands(Provider):
+    """Command palette: jump to a PID, filter by a user or a state present now, pause, sort."""
+
+    def _commands(self) -> list[tuple[str, object, str]]:
+        app: ProcwatchApp = self.app  # type: ignore[assignment]
+        commands = [
+            ("Jump to PID…", app.action_jump, "move the cursor to a process by its PID"),
+            ("Pause / resume refresh", app.action_pause, "stop or restart the sweeps"),
+            ("Clear filters", app.action_clear_filters, "show every process"),
+            ("Show / hide kernel threads", app.action_toggle_kernel, "kernel threads are children of kthreadd"),
+        ]
+        for key in ("pid", "cpu", "mem", "name"):
+            commands.append((f"Sort by {key}", partial(app.set_sort, key), "siblings are sorted, the tree stays"))
+        users = Counter(p.user for p in app.last.observations.snapshot) if app.last else Counter()
+        for user, count in sorted(users.items()):
+            commands.append((f"Filter by user {printable(user)}", partial(app.set_users, frozenset([user])),
+                             f"{count} processes"))
+        for letter in STATE_LETTERS:
+            commands.append((f"Filter by state {letter} ({STATE_WORDS[letter].split(' (')[0]})",
+                             partial(app.set_states, frozenset(letter)), "processes in this state"))
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+
+
+class ProcwatchApp(App[int]):
+    TITLE = "procwatch"
+    COMMANDS = App.COMMANDS | {ProcwatchCommands}
+    CSS = """
+    Screen { layout: vertical; }
+    ProcessTable { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("slash", "filter_text", "Filter", id="app.filter"),
+        Binding("u", "pick_user", "User", id="app.user"),
+        Binding("s", "pick_state", "State", id="app.state"),
+        Binding("escape", "clear_filters", "Clear", show=False, id="app.clear"),
+        Binding("space", "pause", "Pause", id="app.pause"),
+        Binding("k", "signal", "Signal", id="app.signal"),
+        Binding("d", "toggle_details", "Details", id="app.details"),
+        Binding("plus", "expand_all", "Expand all", show=False, id="app.expand_all"),
+        Binding("minus", "collapse_all", "Collapse all", show=False, id="app.collapse_all"),
+        Binding("N", "sort('pid')", "Sort PID", show=False, id="app.sort_pid"),
+        Binding("P", "sort('cpu')", "Sort CPU", show=False, id="app.sort_cpu"),
+        Binding("M", "sort('mem')", "Sort memory", show=False, id="app.sort_mem"),
+        Binding("K", "toggle_kernel", "Kernel threads", show=False, id="app.kernel"),
+        Binding("less_than_sign", "interval(-1)", "Faster", show=False, id="app.faster"),
+        Binding("greater_than_sign", "interval(1)", "Slower", show=False, id="app.slower"),
+        Binding("g", "jump", "Go to PID", show=False, id="app.jump"),
+    ]
+    HELP_KEYS = [
+        ("↑ ↓ PgUp PgDn", "move the cursor (it stays on its process across refreshes)"),
+        ("Enter / click", "fold or unfold the subtree (click on the tree guide, or double-click)"),
+        ("← →", "collapse / expand; ← on a leaf goes to the parent"),
+        ("+ / -", "expand all / collapse all"),
+        ("/", "filter by text (name, command line or pid), live"),
+        ("u / s", "filter by user / by state letter"),
+        ("Esc", "clear all filters"),
+        ("K", "show or hide kernel threads"),
+        ("N / P / M", "sort siblings by PID / CPU / memory"),
+        ("space", "pause or resume the refresh"),
+        ("< / >", "refresh faster / slower"),
+        ("k", "send a signal to the selected process (asks first)"),
+        ("d", "show or hide the details panel"),
+        ("g", "jump to a PID"),
+        ("ctrl+p", "command palette: jump, filter by user/state, sort, themes"),
+        ("?", "this help"),
+        ("q", "quit"),
+    ]
+
+    def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None) -> None:
+        super().__init__()
+        self.collector = collector
+        self.interval = interval
+        self.view = view
+        self.initial_theme = theme
+        self.last: Update | None = None
+        self.updates = 0  # applied updates: tests wait on it
+        self.poller = Poller(collector, self._from_poller, interval, view, on_error=self._poller_error)
+
+    def compose(self) -> ComposeResult:
+        yield SummaryBar("starting…", id="summary")
+        yield FilterBar(id="filter-bar")
+        yield ProcessTable(id="table")
+        yield DetailsPanel(id="details")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.initial_theme:
+            self.theme = self.initial_theme
+        self.query_one(FilterBar).show_filter(self.view.process_filter, self.view.hide_kernel)
+        self.query_one(ProcessTable).focus()
+        self.poller.start()
+
+    def on_unmount(self) -> None:
+        self.poller.stop()
+
+    # -- data from the poller thread ------------------------------------------------------------------------
+    def _from_poller(self, update: Update) -> None:
+        self.post_message(SnapshotReady(update))  # thread-safe
+
+    def _poller_error(self, error: BaseException) -> None:
+        self.call_from_thread(self.notify, f"sweep failed: {error!r}", severity="error")
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        update = message.update
+        if update.view != self.view and not update.swept:
+            return  # built for a view the user has already changed again
+        self.last = update
+        with self.batch_update():
+            self.query_one(ProcessTable).show(update.rows, update.observations)
+            self.query_one(SummaryBar).update(summary_text(update, self.poller.paused, self.interval))
+        self.updates += 1
+
+    @on(ProcessTable.CursorMoved)
+    def _show_details(self, message: ProcessTable.CursorMoved) -> None:
+        details = self.query_one(DetailsPanel)
+        if details.display:
+            details.show_process(message.proc, self.last.observations if self.last else None)
+
+    @on(ProcessTable.SelectedExited)
+    def _selected_exited(self, message: ProcessTable.SelectedExited) -> None:
+        gone = message.gone
+        where = f"; cursor moved to {message.now.pid} ({printable(message.now.name)})" if message.now else ""
+        self.notify(f"process {gone.pid} ({printable(gone.name)}) exited{where}", timeout=4)
+
+    @on(ProcessTable.ToggleRequested)
+    def _toggle(self, message: ProcessTable.ToggleRequested) -> None:
+        collapsed = set(self.view.collapsed)
+        collapse = message.collapse if message.collapse is not None else message.identity not in collapsed
+        (collapsed.add if collapse else collapsed.discard)(message.identity)
+        self._set_view(replace(self.view, collapsed=frozenset(collapsed)))
+
+    # -- view changes ---------------------------------------------------------------------------------------
+    def _set_view(self, view: View) -> None:
+        self.view = view
+        self.query_one(FilterBar).show_filter(view.process_filter, view.hide_kernel)
+        self.poller.set_view(view)
+
+    def set_filter(self, process_filter: ProcessFilter) -> None:
+        self._set_view(replace(self.view, process_filter=process_filter))
+
+    def set_users(self, users: frozenset[str]) -> None:
+        self.set_filter(replace(self.view.process_filter, users=users))
+
+    def set_states(self, states: frozenset[str]) -> None:
+        self.set_filter(replace(self.view.process_filter, states=states))
+
+    def set_sort(self, key: str) -> None:
+        self._set_view(replace(self.view, sort=key))
+        self.notify(f"siblings sorted by {key}", timeout=2)
+
+    def action_sort(self, key: str) -> None:
+        self.set_sort(key)
+
+    def action_filter_text(self) -> None:
+        self.query_one(FilterBar).edit(self.view.process_filter.text)
+
+    @on(FilterBar.TextChanged)
+    def _filter_typed(self, message: FilterBar.TextChanged) -> None:
+        self.set_filter(replace(self.view.process_filter, text=message.text))
+
+    @on(FilterBar.Done)
+    def _filter_done(self, message: FilterBar.Done) -> None:
+        if message.cleared:
+            self.set_filter(replace(self.view.process_filter, text=""))
+        self.query_one(ProcessTable).focus()
+
+    def action_clear_filters(self) -> None:
+        if self.view.process_filter.active:
+            self.set_filter(ProcessFilter())
+
+    def action_pick_user(self) -> None:
+        counts = Counter(p.user for p in self.last.observations.snapshot) if self.last else Counter()
+        choices = [(user, f"{printable(user)} ({count})") for user, count in sorted(counts.items())]
+        self.push_screen(PickerScreen("Filter by user", choices),
+                         lambda user: None if user is None else self.set_users(frozenset([user]) if user else frozenset()))
+
+    def action_pick_state(self) -> None:
+        counts = Counter(p.state for p in self.last.observations.snapshot) if self.last else Counter()
+        self.push_screen(PickerScreen("Filter by state", state_choices(counts)),
+                         lambda letter: None if letter is None else self.set_states(frozenset(letter)))
+
+    def action_toggle_kernel(self) -> None:
+        self._set_view(replace(self.view, hide_kernel=not self.view.hide_kernel))
+
+    def action_expand_all(self) -> None:
+        self._set_view(replace(self.view, collapsed=frozenset()))
+
+    def action_collapse_all(self) -> None:
+        if self.last is None:
+            return
+        procs = self.last.observations.snapshot.procs
+        _, children = children_map(procs)
+        self._set_view(replace(self.view, collapsed=frozenset(procs[pid].identity for pid in children)))
+
+    # -- refresh --------------------------------------------------------------------------------------------
+    def action_pause(self) -> None:
+        self.poller.paused = not self.poller.paused
+        if not self.poller.paused:
+            self.poller.refresh_now()
+        if self.last:
+            self.query_one(SummaryBar).update(summary_text(self.last, self.poller.paused, self.interval))
+
+    def action_interval(self, step: int) -> None:
+        index = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - self.interval))
+        self.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, index + step))]
+        self.poller.interval = self.interval
+        self.notify(f"refresh every {self.interval:g}s", timeout=2)
+
+    # -- panels and dialogs ---------------------------------------------------------------------------------
+    def action_toggle_details(self) -> None:
+        details = self.query_one(DetailsPanel)
+        details.display = not details.display
+        if details.display:
+            table = self.query_one(ProcessTable)
+            details.show_process(table.selected, self.last.observations if self.last else None)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.HELP_KEYS))
+
+    def action_jump(self) -> None:
+        self.push_screen(JumpScreen(), self.jump_to)
+
+    def jump_to(self, pid: int | None) -> None:
+        if pid is None:
+            return
+        if not self.query_one(ProcessTable).select_pid(pid):
+            self.notify(f"no process {pid} in the current view", severity="warning")
+
+    def action_signal(self) -> None:
+        proc = self.query_one(ProcessTable).selected
+        if proc is not None:
+            self.push_screen(SignalScreen(proc), partial(self._send_signal, proc))
+
+    def _send_signal(self, proc, name: str | None) -> None:
+        if name is None:
+            return
+        try:
+            done = send_signal(proc.identity, name, printable(proc.name))
+        except SignalRefused as refused:
+            self.notify(str(refused), severity="error", timeout=6)
+            return
+        self.notify(done)
+        self.poller.refresh_now()
+
+    def details_of_selected(self) -> str:
+        table = self.query_one(ProcessTable)
+        if table.selected is None or self.last is None:
+            return ""
+        return details_text(table.selected, self.last.observations).plain
+
+
+def make_app(collector: Collector | None = None, process_filter: ProcessFilter = ProcessFilter(),
+             interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True) -> ProcwatchApp:
+    view = View(process_filter=process_filter, sort=sort)
+    return ProcwatchApp(collector or make_collector(), view, interval, theme)
+
+
+def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool) -> int:
+    app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)
+    if theme and theme not in app.available_themes:
+        names = ", ".join(sorted(app.available_themes))
+        print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",
+              file=sys.stderr)
+        return 2
+    app.run()
+    return 0

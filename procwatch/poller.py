@@ -1,0 +1,104 @@
+"""The refresh loop: one long-lived thread sweeps, observes and builds rows, then hands the result over.
+No Textual here: the app passes a callback that posts a message (thread-safe).
+
+Sweeps never overlap (one thread), a view change (filter, sort, collapse) rebuilds rows from the last
+snapshot without sweeping, and a sweep slower than the interval stretches the period instead of piling up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from procwatch.collector import Collector
+from procwatch.lineage import Lineage, Observations
+from procwatch.model import Identity
+from procwatch.tree import ProcessFilter, Row, build_rows
+
+
+@dataclass(frozen=True)
+class View:
+    """What the user chose to see. Immutable: the UI swaps a new one in, the poller reads it once per build."""
+
+    process_filter: ProcessFilter = ProcessFilter()
+    collapsed: frozenset[Identity] = frozenset()
+    sort: str = "pid"
+    hide_kernel: bool = False
+
+
+@dataclass(frozen=True)
+class Update:
+    observations: Observations
+    rows: list[Row]
+    view: View
+    work_seconds: float  # sweep + observe + build
+    period: float  # the interval in force (stretched when work is slow)
+    swept: bool  # False when only the view changed
+
+
+@dataclass
+class Poller:
+    collector: Collector
+    on_update: Callable[[Update], None]
+    interval: float = 1.0
+    view: View = field(default_factory=View)
+    on_error: Callable[[BaseException], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.lineage = Lineage()
+        self.paused = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._want_sweep = True
+        self._observations: Observations | None = None
+        self._thread = threading.Thread(target=self._run, name="procwatch-poller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def set_view(self, view: View) -> None:
+        """Rebuild rows for a new view from the last snapshot, without a sweep."""
+        self.view = view
+        self._wake.set()
+
+    def refresh_now(self) -> None:
+        self._want_sweep = True
+        self._wake.set()
+
+    def _run(self) -> None:
+        period = self.interval
+        next_sweep = 0.0
+        while not self._stop.is_set():
+            self._wake.clear()
+            now = time.monotonic()
+            sweep = self._want_sweep or (not self.paused and now >= next_sweep) or self._observations is None
+            self._want_sweep = False
+            try:
+                started = time.monotonic()
+                if sweep:
+                    self._observations = self.lineage.observe(self.collector.sweep())
+                view = self.view
+                rows = build_rows(self._observations.snapshot.procs, view.process_filter, view.collapsed, view.sort,
+                                  hide_kernel=view.hide_kernel)
+                work = time.monotonic() - started
+                if sweep:
+                    period = max(self.interval, 1.5 * work)
+                    next_sweep = started + period
+                self.on_update(Update(self._observations, rows, view, work, period, sweep))
+            except Exception as error:  # noqa: BLE001 - the loop must outlive one bad sweep
+                if self.on_error is not None:
+                    self.on_error(error)
+                next_sweep = time.monotonic() + self.interval
+            wait = None if self.paused else max(0.0, next_sweep - time.monotonic())
+            self._wake.wait(wait)
+
+
+__all__ = ["Poller", "Update", "View", "replace"]

@@ -1,0 +1,1 @@
+"""Textual widgets. Everything below procwatch.widgets and procwatch.app may import Textual; nothing else may."""

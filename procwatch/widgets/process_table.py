@@ -1,0 +1,286 @@
+"""The process tree as a Line-API widget: only the visible rows are rendered, from a list swapped in per refresh."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from procwatch.lineage import Observations
+from procwatch.model import Identity, ProcInfo
+from procwatch.present import format_bytes, format_elapsed, short_markers
+from procwatch.stat import format_stat
+from procwatch.text import printable
+from procwatch.tree import Row
+
+COMMAND_LIMIT = 2000  # characters of a command line drawn in the table; the details panel shows all of it
+HEADER = f"{'PID':>7} {'USER':<8} {'STAT':<5} {'CPU%':>5} {'RSS':>6} {'TIME':>8}  COMMAND"
+COMMAND_COLUMN = len(HEADER) - len("COMMAND")
+
+
+class ProcessTable(ScrollView, can_focus=True):
+    """Rows come from `show()`; the cursor follows a process identity, never a row index."""
+
+    COMPONENT_CLASSES = {
+        "process-table--header",
+        "process-table--cursor",
+        "process-table--zombie",
+        "process-table--reaper",
+        "process-table--orphan",
+        "process-table--disk",
+        "process-table--stopped",
+        "process-table--running",
+        "process-table--context",
+        "process-table--kernel",
+        "process-table--guide",
+        "process-table--marker",
+    }
+
+    DEFAULT_CSS = """
+    ProcessTable { background: $surface; }
+    ProcessTable > .process-table--header { background: $panel; color: $text; text-style: bold; }
+    ProcessTable > .process-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    ProcessTable:blur > .process-table--cursor { background: $block-cursor-blurred-background; }
+    ProcessTable > .process-table--zombie { color: $error; text-style: bold; }
+    ProcessTable > .process-table--reaper { color: $warning; text-style: bold; }
+    ProcessTable > .process-table--orphan { color: $accent; }
+    ProcessTable > .process-table--disk { color: $error; }
+    ProcessTable > .process-table--stopped { color: $warning; }
+    ProcessTable > .process-table--running { color: $success; }
+    ProcessTable > .process-table--context { color: $text-disabled; }
+    ProcessTable > .process-table--kernel { color: $text-muted; }
+    ProcessTable > .process-table--guide { color: $text-muted; }
+    ProcessTable > .process-table--marker { text-style: italic; }
+    """
+
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "cursor_page(-1)", "Page up", show=False),
+        Binding("pagedown", "cursor_page(1)", "Page down", show=False),
+        Binding("home", "cursor_to(0)", "First", show=False),
+        Binding("end", "cursor_to(-1)", "Last", show=False),
+        Binding("enter", "toggle", "Fold", id="process-table.toggle"),
+        Binding("left", "collapse", "Collapse", show=False),
+        Binding("right", "expand", "Expand", show=False),
+    ]
+
+    class CursorMoved(Message):
+        """The selected process changed (or its data did)."""
+
+        def __init__(self, proc: ProcInfo | None) -> None:
+            super().__init__()
+            self.proc = proc
+
+    class ToggleRequested(Message):
+        def __init__(self, identity: Identity, collapse: bool | None) -> None:
+            super().__init__()
+            self.identity = identity
+            self.collapse = collapse  # None: toggle
+
+    class SelectedExited(Message):
+        def __init__(self, gone: ProcInfo, now: ProcInfo | None) -> None:
+            super().__init__()
+            self.gone = gone
+            self.now = now
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[Row] = []
+        self.observations: Observations | None = None
+        self._index: dict[Identity, int] = {}
+        self.cursor: Identity | None = None
+        self._cursor_proc: ProcInfo | None = None
+
+    # -- data -----------------------------------------------------------------------------------------------
+    @property
+    def cursor_index(self) -> int:
+        return self._index.get(self.cursor, 0) if self.cursor is not None else 0
+
+    @property
+    def selected(self) -> ProcInfo | None:
+        return self.rows[self.cursor_index].proc if self.rows else None
+
+    def show(self, rows: list[Row], observations: Observations) -> None:
+        """Swap in new rows; keep the cursor on its process and that process at the same screen line."""
+        old_index = self.cursor_index
+        screen_offset = old_index - round(self.scroll_y)
+        previous = self._cursor_proc
+        self.rows, self.observations = rows, observations
+        self._index = {row.proc.identity: i for i, row in enumerate(rows)}
+        if self.cursor not in self._index:
+            self._relocate_cursor(previous, observations, old_index)
+        flagged = observations.zombies.keys() | observations.unreaped.keys() | observations.orphans.keys()
+        width = COMMAND_COLUMN + max((len(r.guide) + min(len(r.proc.cmdline), COMMAND_LIMIT) + 8
+                                      + (48 if r.proc.pid in flagged or r.proc.state in "DTt" else 0)
+                                      for r in rows), default=0)  # approximate: markers are short words
+        self.virtual_size = Size(width, len(rows) + 1)
+        if rows:
+            new_offset = self.cursor_index - screen_offset
+            if new_offset != round(self.scroll_y):
+                self.scroll_to(y=max(0, new_offset), animate=False, immediate=True)
+            self._scroll_cursor_into_view()
+        self._cursor_proc = self.selected
+        self.refresh()
+        self.post_message(self.CursorMoved(self._cursor_proc))
+
+    def _relocate_cursor(self, previous: ProcInfo | None, observations: Observations, old_index: int) -> None:
+        if not self.rows:
+            self.cursor = None
+            return
+        if previous is None:
+            self.cursor = self.rows[0].proc.identity
+            return
+        procs = observations.snapshot.procs
+        alive = procs.get(previous.pid)
+        exited = alive is None or alive.identity != previous.identity
+        target: ProcInfo | None = None
+        pid = previous.ppid
+        for _ in range(64):  # nearest visible ancestor, bounded against ppid cycles
+            ancestor = procs.get(pid)
+            if ancestor is None:
+                break
+            if ancestor.identity in self._index:
+                target = ancestor
+                break
+            pid = ancestor.ppid
+        if target is None:
+            target = self.rows[min(old_index, len(self.rows) - 1)].proc
+        self.cursor = target.identity
+        if exited:
+            self.post_message(self.SelectedExited(previous, target))
+
+    def select_pid(self, pid: int) -> bool:
+        for identity in self._index:
+            if identity[0] == pid:
+                self._move_to(self._index[identity])
+                return True
+        return False
+
+    # -- cursor ---------------------------------------------------------------------------------------------
+    def _move_to(self, index: int) -> None:
+        if not self.rows:
+            return
+        index = max(0, min(index, len(self.rows) - 1))
+        self.cursor = self.rows[index].proc.identity
+        self._cursor_proc = self.rows[index].proc
+        self._scroll_cursor_into_view()
+        self.refresh()
+        self.post_message(self.CursorMoved(self._cursor_proc))
+
+    def _scroll_cursor_into_view(self) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)
+        index, top = self.cursor_index, round(self.scroll_y)
+        if index < top:
+            self.scroll_to(y=index, animate=False, immediate=True)
+        elif index >= top + visible:
+            self.scroll_to(y=index - visible + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_to(self.cursor_index + delta)
+
+    def action_cursor_page(self, direction: int) -> None:
+        self._move_to(self.cursor_index + direction * max(1, self.scrollable_content_region.height - 2))
+
+    def action_cursor_to(self, index: int) -> None:
+        self._move_to(index if index >= 0 else len(self.rows) - 1)
+
+    def action_toggle(self) -> None:
+        self._request_toggle(None)
+
+    def action_collapse(self) -> None:
+        row = self.rows[self.cursor_index] if self.rows else None
+        if row is None:
+            return
+        if row.children and not row.collapsed:
+            self._request_toggle(True)
+        else:  # already collapsed or a leaf: go to the parent, like a file tree
+            parent = self.observations.snapshot.get(row.proc.ppid) if self.observations else None
+            if parent is not None and parent.identity in self._index:
+                self._move_to(self._index[parent.identity])
+
+    def action_expand(self) -> None:
+        row = self.rows[self.cursor_index] if self.rows else None
+        if row is not None and row.collapsed:
+            self._request_toggle(False)
+
+    def _request_toggle(self, collapse: bool | None) -> None:
+        row = self.rows[self.cursor_index] if self.rows else None
+        if row is not None and (row.children or row.collapsed):
+            self.post_message(self.ToggleRequested(row.proc.identity, collapse))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y == 0:
+            return
+        index = round(self.scroll_y) + offset.y - 1
+        if 0 <= index < len(self.rows):
+            row = self.rows[index]
+            self._move_to(index)
+            on_guide = offset.x + round(self.scroll_x) < COMMAND_COLUMN + len(row.guide) + 2
+            if event.chain == 2 or (on_guide and offset.x + round(self.scroll_x) >= COMMAND_COLUMN):
+                self._request_toggle(None)
+
+    # -- rendering ------------------------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        scroll_x = round(self.scroll_x)
+        if y == 0:
+            style = self.get_component_rich_style("process-table--header")
+            return Strip([Segment(HEADER, style)]).crop_extend(scroll_x, scroll_x + width, style)
+        index = round(self.scroll_y) + y - 1
+        base = self.rich_style
+        if index >= len(self.rows):
+            return Strip.blank(width, base)
+        cursor = self.get_component_rich_style("process-table--cursor") if index == self.cursor_index else None
+        strip = self._render_row(self.rows[index], base, cursor)
+        return strip.crop_extend(scroll_x, scroll_x + width, base + cursor if cursor else base)
+
+    def _row_style(self, row: Row) -> str | None:
+        p = row.proc
+        observations = self.observations
+        if p.state == "Z":
+            return "process-table--zombie"
+        if observations is not None and p.pid in observations.unreaped:
+            return "process-table--reaper"
+        if observations is not None and p.pid in observations.orphans:
+            return "process-table--orphan"
+        if p.state == "D":
+            return "process-table--disk"
+        if p.state in "Tt":
+            return "process-table--stopped"
+        if row.context:
+            return "process-table--context"
+        if p.kernel_thread:
+            return "process-table--kernel"
+        if p.state == "R":
+            return "process-table--running"
+        return None
+
+    def _render_row(self, row: Row, base: Style, cursor: Style | None) -> Strip:
+        p = row.proc
+        component = self._row_style(row)
+        style = base + self.get_component_rich_style(component) if component else base
+        guide_style = base + self.get_component_rich_style("process-table--guide")
+        if cursor is not None:  # the cursor's colours win over the state colours
+            style, guide_style = style + cursor, guide_style + cursor
+        marker_style = style + self.get_component_rich_style("process-table--marker")
+        now = self.observations.snapshot.taken_at if self.observations else p.started
+        command = printable(p.cmdline[:COMMAND_LIMIT])
+        cells = (f"{p.pid:>7} {printable(p.user)[:8]:<8} {format_stat(p):<5} {p.cpu_percent:>5.1f} "
+                 f"{format_bytes(p.rss):>6} {format_elapsed(now - p.started):>8}  ")
+        segments = [Segment(cells, style), Segment(row.guide, guide_style)]
+        if row.collapsed:
+            segments.append(Segment(f"▸{row.hidden} ", marker_style))
+        segments.append(Segment(command, style))
+        markers = short_markers(p, self.observations) if self.observations else []
+        if row.context:
+            markers.append("context")
+        if markers:
+            segments.append(Segment("  ‹" + "› ‹".join(markers) + "›", marker_style))
+        return Strip(segments)

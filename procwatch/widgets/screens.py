@@ -1,0 +1,149 @@
+"""Modal screens: help, the signal dialog, user/state pickers and jump-to-PID."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from procwatch.actions import SIGNALS
+from procwatch.model import ProcInfo
+from procwatch.stat import FLAG_WORDS, STATE_LETTERS, STATE_WORDS, state_model
+from procwatch.text import printable
+
+MODAL_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{ width: auto; min-width: 40; max-width: 90%; height: auto; max-height: 90%;
+    border: thick $primary; background: $surface; padding: 1 2; }}
+{name} .title {{ text-style: bold; margin-bottom: 1; }}
+"""
+
+
+def stat_legend() -> Text:
+    text = Text()
+    text.append("STAT: a state letter, then flags (exactly as ps -o stat)\n", style="bold")
+    text.append(f"     {'meaning':<46} {'3-state model':<14} 5-state model\n", style="italic")
+    for letter in "RSDTtZXI":
+        model = state_model(letter)
+        text.append(f"  {letter}  ", style="bold")
+        text.append(f"{STATE_WORDS[letter]:<46} {model.three_state:<14} {model.five_state}\n")
+    for flag, words in FLAG_WORDS.items():
+        text.append(f"  {flag}  ", style="bold")
+        text.append(words.replace(" ({nice})", "").replace(" (nice {nice})", "").replace(" ({locked_kb} kB)", "")
+                    .replace(" ({threads} threads)", "") + "\n")
+    text.append("\nThe five-state model adds 'new' (being created by fork) and 'terminated' (Z: exited, waiting\n"
+                "for its parent's wait()). An orphan is a process whose parent exited first; init or a child\n"
+                "subreaper adopts it and reaps it when it exits.\n", style="italic")
+    return text
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = MODAL_CSS.format(name="HelpScreen")
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append("Keys\n", style="bold")
+        for key, description in self.keys:
+            text.append(f"  {key:<14}", style="bold")
+            text.append(f"{description}\n")
+        text.append("\n")
+        text.append_text(stat_legend())
+        with Vertical():
+            yield Label("procwatch help  (Esc closes)", classes="title")
+            with VerticalScroll():
+                yield Static(text)
+
+
+class SignalScreen(ModalScreen[str | None]):
+    """Pick a signal, then confirm. Returns the signal name, or None when cancelled."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="SignalScreen") + "SignalScreen OptionList { height: auto; max-height: 10; }"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, proc: ProcInfo) -> None:
+        super().__init__()
+        self.proc = proc
+
+    def compose(self) -> ComposeResult:
+        p = self.proc
+        with Vertical():
+            yield Label(Text(f"Send a signal to {p.pid} ({printable(p.name)}), user {printable(p.user)}"),
+                        classes="title")
+            yield Label(Text(printable(p.cmdline[:200])))
+            yield OptionList(*[Option(f"SIG{name}", id=name) for name in SIGNALS], id="signals")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.app.push_screen(ConfirmScreen(self.proc, event.option.id), self.dismiss)
+
+
+class ConfirmScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = MODAL_CSS.format(name="ConfirmScreen")
+    BINDINGS = [Binding("escape,n", "dismiss(None)", "No"), Binding("y", "yes", "Yes")]
+
+    def __init__(self, proc: ProcInfo, signal_name: str) -> None:
+        super().__init__()
+        self.proc, self.signal_name = proc, signal_name
+
+    def compose(self) -> ComposeResult:
+        p = self.proc
+        with Vertical():
+            yield Label(Text(f"Send SIG{self.signal_name} to {p.pid} ({printable(p.name)}, user {printable(p.user)})?"),
+                        classes="title")
+            yield Button("Yes (y)", id="yes", variant="error")
+            yield Button("No (n)", id="no")
+
+    def action_yes(self) -> None:
+        self.dismiss(self.signal_name)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(self.signal_name if event.button.id == "yes" else None)
+
+
+class PickerScreen(ModalScreen[str | None]):
+    """A list of choices with counts; returns the chosen id ('' for 'all')."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="PickerScreen") + "PickerScreen OptionList { height: auto; max-height: 20; }"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text, self.choices = title, choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            yield OptionList(Option("(all)", id=""), *[Option(Text(label), id=key) for key, label in self.choices])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class JumpScreen(ModalScreen[int | None]):
+    DEFAULT_CSS = MODAL_CSS.format(name="JumpScreen")
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Jump to PID", classes="title")
+            yield Input(placeholder="PID", type="integer", id="pid")
+            yield Label("", id="error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if not value.isdigit():
+            self.query_one("#error", Label).update("a PID is a positive whole number")
+            return
+        self.dismiss(int(value))
+
+
+def state_choices(counts: dict[str, int]) -> list[tuple[str, str]]:
+    return [(letter, f"{letter}  {STATE_WORDS[letter]} ({counts.get(letter, 0)})") for letter in STATE_LETTERS]
