@@ -11,6 +11,8 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Footer
 
@@ -57,14 +59,15 @@ class ProcwatchCommands(Provider):
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
+            yield DiscoveryHit(Content(name), callback, text=name, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, callback, help_text in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+                # highlight() parses markup: escape it, user names are untrusted
+                yield Hit(score, matcher.highlight(escape(name)), callback, text=name, help=help_text)
 
 
 class ProcwatchApp(App[int]):
@@ -141,12 +144,16 @@ class ProcwatchApp(App[int]):
     def on_unmount(self) -> None:
         self.poller.stop()
 
+    def say(self, message: str, **kwargs) -> None:
+        """A notification whose text is never parsed as markup: it often holds process names."""
+        self.notify(message, markup=False, **kwargs)
+
     # -- data from the poller thread ------------------------------------------------------------------------
     def _from_poller(self, update: Update) -> None:
         self.post_message(SnapshotReady(update))  # thread-safe
 
     def _poller_error(self, error: BaseException) -> None:
-        self.call_from_thread(self.notify, f"sweep failed: {error!r}", severity="error")
+        self.call_from_thread(self.say, f"sweep failed: {error!r}", severity="error")
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         update = message.update
@@ -154,7 +161,10 @@ class ProcwatchApp(App[int]):
             return  # built for a view the user has already changed again
         self.last = update
         with self.batch_update():
-            self.query_one(ProcessTable).show(update.rows, update.observations)
+            table = self.query_one(ProcessTable)
+            table.empty_message = (f"no process matches {printable(update.view.process_filter.describe())}"
+                                   if update.view.process_filter.active else "no process visible")
+            table.show(update.rows, update.observations)
             self.query_one(SummaryBar).update(summary_text(update, self.poller.paused, self.interval))
         self.updates += 1
 
@@ -168,7 +178,7 @@ class ProcwatchApp(App[int]):
     def _selected_exited(self, message: ProcessTable.SelectedExited) -> None:
         gone = message.gone
         where = f"; cursor moved to {message.now.pid} ({printable(message.now.name)})" if message.now else ""
-        self.notify(f"process {gone.pid} ({printable(gone.name)}) exited{where}", timeout=4)
+        self.say(f"process {gone.pid} ({printable(gone.name)}) exited{where}", timeout=4)
 
     @on(ProcessTable.ToggleRequested)
     def _toggle(self, message: ProcessTable.ToggleRequested) -> None:
@@ -194,7 +204,7 @@ class ProcwatchApp(App[int]):
 
     def set_sort(self, key: str) -> None:
         self._set_view(replace(self.view, sort=key))
-        self.notify(f"siblings sorted by {key}", timeout=2)
+        self.say(f"siblings sorted by {key}", timeout=2)
 
     def action_sort(self, key: str) -> None:
         self.set_sort(key)
@@ -252,7 +262,7 @@ class ProcwatchApp(App[int]):
         index = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - self.interval))
         self.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, index + step))]
         self.poller.interval = self.interval
-        self.notify(f"refresh every {self.interval:g}s", timeout=2)
+        self.say(f"refresh every {self.interval:g}s", timeout=2)
 
     # -- panels and dialogs ---------------------------------------------------------------------------------
     def action_toggle_details(self) -> None:
@@ -272,7 +282,7 @@ class ProcwatchApp(App[int]):
         if pid is None:
             return
         if not self.query_one(ProcessTable).select_pid(pid):
-            self.notify(f"no process {pid} in the current view", severity="warning")
+            self.say(f"no process {pid} in the current view", severity="warning")
 
     def action_signal(self) -> None:
         proc = self.query_one(ProcessTable).selected
@@ -285,9 +295,9 @@ class ProcwatchApp(App[int]):
         try:
             done = send_signal(proc.identity, name, printable(proc.name))
         except SignalRefused as refused:
-            self.notify(str(refused), severity="error", timeout=6)
+            self.say(str(refused), severity="error", timeout=6)
             return
-        self.notify(done)
+        self.say(done)
         self.poller.refresh_now()
 
     def details_of_selected(self) -> str:

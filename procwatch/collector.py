@@ -74,16 +74,22 @@ def parse_stat(raw: bytes) -> tuple[str, list[bytes]]:
     return os.fsdecode(raw[open_paren + 1 : close_paren]), raw[close_paren + 2 :].split()
 
 
-def parse_status(raw: bytes) -> tuple[int, int]:
-    """(effective uid, VmLck in kB) from /proc/PID/status. VmLck is absent for kernel threads and zombies."""
+def parse_status(raw: bytes) -> tuple[int, int, int | None]:
+    """(effective uid, VmLck in kB, VmRSS in kB) from /proc/PID/status. VmLck and VmRSS are absent for kernel
+    threads and zombies (VmRSS is then None). VmRSS is exact, as ps and top show it; stat field 24 is the kernel's
+    per-CPU approximation and can be off by hundreds of kB."""
     uid = locked = 0
+    rss = None
     start = raw.find(b"\nUid:")
     if start >= 0:
         uid = int(raw[start + 5 : raw.index(b"\n", start + 5)].split()[1])
     start = raw.find(b"\nVmLck:")
     if start >= 0:
         locked = int(raw[start + 7 : raw.index(b"\n", start + 7)].split()[0])
-    return uid, locked
+    start = raw.find(b"\nVmRSS:")
+    if start >= 0:
+        rss = int(raw[start + 7 : raw.index(b"\n", start + 7)].split()[0])
+    return uid, locked, rss
 
 
 class ProcfsCollector:
@@ -131,9 +137,9 @@ class ProcfsCollector:
             identity = (pid, start_ticks)
             kernel_thread = bool(int(f[6]) & PF_KTHREAD)
             try:
-                uid, locked_kb = parse_status(_read(base + "status"))
+                uid, locked_kb, rss_kb = parse_status(_read(base + "status"))
             except (OSError, ValueError, IndexError):
-                uid, locked_kb = -1, 0
+                uid, locked_kb, rss_kb = -1, 0, None
                 try:
                     uid = os.stat(base).st_uid
                 except OSError:
@@ -169,7 +175,7 @@ class ProcfsCollector:
                 tty_nr=int(f[4]),
                 locked_kb=locked_kb,
                 exit_code=int(f[49]) if len(f) > 49 else 0,
-                rss=int(f[21]) * page_size,
+                rss=rss_kb * 1024 if rss_kb is not None else int(f[21]) * page_size,
                 cpu_ticks=cpu_ticks,
                 cpu_percent=cpu_percent,
                 name=name,

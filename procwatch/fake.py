@@ -60,7 +60,7 @@ def demo_processes() -> list[ProcInfo]:
         p(1701, 1211, "make", ["make", "-j4"], user="alice", uid=1000, state="t", session=1211, pgrp=1701,
           tpgid=1400, nice=5, age=100),
         p(2001, 1, "postgres", ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"],
-          user="postgres", uid=105, locked_kb=4, rss=40 << 20, age=86000),
+          user="postgres", uid=105, locked_kb=4, rss=40 << 20, cpu=5.0, age=86000),
     ]
 
 

@@ -28,16 +28,17 @@ def summary_text(update: Update, paused: bool, interval: float) -> Text:
     for p in snapshot:
         counts[p.state] = counts.get(p.state, 0) + 1
         threads += p.threads
+    zombies = sum(1 for z in update.observations.zombies.values() if not z.threads_alive)
     text = Text()
     text.append(f"{len(snapshot)} processes, {threads} threads  ", style="bold")
+    text.append(f"zombies {zombies}  orphans {len(update.observations.orphans)}  ",
+                style="bold" if zombies or update.observations.orphans else "")
     for letter in "RSDTtZI":
         style = "bold" if counts.get(letter) and letter in "DZTt" else ""
         text.append(f"{letter} {counts.get(letter, 0)}  ", style=style)
-    zombies = sum(1 for z in update.observations.zombies.values() if not z.threads_alive)
-    text.append(f"zombies {zombies}  orphans {len(update.observations.orphans)}  ")
     period = update.period if update.period > interval else interval
     text.append(f"every {period:g}s{' (stretched)' if update.period > interval * 1.01 else ''}  ")
-    text.append(f"sweep {update.work_seconds * 1000:.0f} ms")
+    text.append(f"sweep {snapshot.sweep_seconds * 1000:.0f} ms")
     if paused:
         text.append("  PAUSED", style="reverse bold")
     for note in snapshot.notes:
@@ -166,7 +167,7 @@ def details_text(p: ProcInfo, observations: Observations) -> Text:
 
 class DetailsPanel(Static):
     DEFAULT_CSS = """
-    DetailsPanel { height: 12; border-top: solid $primary; padding: 0 1; overflow-y: auto; }
+    DetailsPanel { height: 30%; min-height: 6; max-height: 14; border-top: solid $primary; padding: 0 1; overflow-y: auto; }
     DetailsPanel.hidden { display: none; }
     """
 

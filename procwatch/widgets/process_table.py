@@ -96,6 +96,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self._index: dict[Identity, int] = {}
         self.cursor: Identity | None = None
         self._cursor_proc: ProcInfo | None = None
+        self.empty_message = ""  # shown when there are no rows
 
     # -- data -----------------------------------------------------------------------------------------------
     @property
@@ -236,6 +237,8 @@ class ProcessTable(ScrollView, can_focus=True):
         index = round(self.scroll_y) + y - 1
         base = self.rich_style
         if index >= len(self.rows):
+            if index == 0 and y == 1 and self.empty_message:
+                return Strip([Segment(self.empty_message, base)]).crop_extend(0, width, base)
             return Strip.blank(width, base)
         cursor = self.get_component_rich_style("process-table--cursor") if index == self.cursor_index else None
         strip = self._render_row(self.rows[index], base, cursor)

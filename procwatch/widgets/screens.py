@@ -82,7 +82,10 @@ class SignalScreen(ModalScreen[str | None]):
             yield OptionList(*[Option(f"SIG{name}", id=name) for name in SIGNALS], id="signals")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.app.push_screen(ConfirmScreen(self.proc, event.option.id), self.dismiss)
+        def confirmed(signal_name: str | None) -> None:
+            self.dismiss(signal_name)  # not awaited: we are inside a callback of the confirm screen
+
+        self.app.push_screen(ConfirmScreen(self.proc, event.option.id), confirmed)
 
 
 class ConfirmScreen(ModalScreen[str | None]):

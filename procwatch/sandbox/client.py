@@ -1,0 +1,319 @@
+"""procwatch's side of the sandbox: starts the supervisor lazily and talks to it over two pipes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from procwatch.sandbox import _sys
+from procwatch.sandbox.recipes import RECIPES, Recipe, precheck
+
+START_TIMEOUT = 10.0  # a fresh interpreter; normally ~50 ms
+SPAWN_TIMEOUT = 5.0  # the supervisor gives up on a demo after 3 s
+REPLY_TIMEOUT = 3.0
+
+
+class SandboxError(Exception):
+    """Base class: the sandbox could not do what was asked."""
+
+
+class SandboxRefused(SandboxError):
+    """A one-line reason for the user: not permitted here, cap reached, not a demo, identity changed..."""
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One live demo process. Identity is (pid, start_ticks), like everywhere in procwatch."""
+
+    pid: int
+    start_ticks: int  # /proc/PID/stat field 22
+    recipe: str  # key into RECIPES
+    role: str  # "demo" (a one-process demo), "parent", "child" or "orphan"
+    stat_shown: str  # what `ps -o stat=` shows for it, e.g. "Z", "Ss+"
+    description: str  # which STAT letter/flag it shows and why
+    parent_pid: int  # its parent when the demo got ready (the orphan: its adopter)
+    group: int  # processes of one spawn share a group
+    main: bool  # the process the recipe is about (spawn() returns it)
+
+    @property
+    def identity(self) -> tuple[int, int]:
+        return (self.pid, self.start_ticks)
+
+    @property
+    def name(self) -> str:
+        return RECIPES[self.recipe].name
+
+    def current_stat(self) -> str | None:
+        """Its STAT right now (as ps composes it), or None when this identity is gone."""
+        if _sys.start_ticks(self.pid) != self.start_ticks:
+            return None
+        return _sys.ps_stat(self.pid)
+
+    @classmethod
+    def _from_record(cls, rec: dict) -> "Demo":
+        return cls(pid=rec["pid"], start_ticks=rec["start"], recipe=rec["recipe"], role=rec["role"],
+                   stat_shown=rec["stat"], description=rec["desc"], parent_pid=rec["parent"] or 0,
+                   group=rec["group"], main=rec["main"])
+
+
+@dataclass(frozen=True)
+class SandboxEvent:
+    """kind: "narration" (text for the log), "added"/"removed" (demo list changed; `demo` set),
+    "started" (supervisor up; pid), "exited" (supervisor gone; text set only when it died abnormally).
+    Log every event with a non-empty text."""
+
+    kind: str
+    text: str = ""
+    pid: int | None = None
+    demo: Demo | None = None
+    time: float = field(default_factory=time.time)
+
+
+class Sandbox:
+    """See the package docstring."""
+
+    RECIPES: dict[str, Recipe] = RECIPES
+
+    def __init__(self, on_event: Callable[[SandboxEvent], None] | None = None, max_demos: int = 64,
+                 lifetime: float = 1800.0, python: str | None = None):
+        self.on_event = on_event
+        self.max_demos = max_demos
+        self.lifetime = lifetime
+        self.python = python or sys.executable
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(threading.Lock())
+        self._ids = itertools.count(1)
+        self._replies: dict[int, dict] = {}
+        self._demos: dict[int, Demo] = {}
+        self._proc: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._hello: dict | None = None
+        self._gone = True
+        self._bye: str | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def supervisor_pid(self) -> int | None:
+        """The supervisor's pid while it runs; None before the first demo and after it exited."""
+        return None if self._gone or self._hello is None else self._hello["pid"]
+
+    @property
+    def supervisor_identity(self) -> tuple[int, int] | None:
+        return None if self._gone or self._hello is None else (self._hello["pid"], self._hello["start"])
+
+    @staticmethod
+    def check(recipe: str) -> str | None:
+        """Why `recipe` cannot work here (one line), found without starting anything; None if it may."""
+        return precheck(recipe)
+
+    def start(self) -> None:
+        """Start the supervisor now (spawn() does it on first use). Call from the main thread: the supervisor's
+        death signal is tied to the thread that starts it."""
+        with self._lock:
+            if not self._gone:
+                return
+            self._start()
+
+    def spawn(self, recipe: str) -> Demo:
+        """Start a demo; returns its main process once it is in place. Raises SandboxRefused("reason")."""
+        reason = precheck(recipe)
+        if reason:
+            raise SandboxRefused(reason)
+        self.start()
+        reply = self._request({"op": "spawn", "recipe": recipe}, SPAWN_TIMEOUT)
+        rec = reply.get("demo")
+        if not rec:
+            raise SandboxRefused(f"the {recipe} demo did not report its processes")
+        demo = Demo._from_record(rec)
+        with self._cond:
+            self._demos.setdefault(demo.pid, demo)
+        return demo
+
+    def demos(self) -> list[Demo]:
+        """Live demo processes, in the order they appeared (kept current by the supervisor's events)."""
+        with self._cond:
+            return list(self._demos.values())
+
+    def reap(self, pid: int, start_ticks: int | None = None) -> None:
+        """The zombie's parent calls os.wait() (pid: the zombie or its parent). Narrated: "wait() reaped ..."."""
+        self._request({"op": "reap", "pid": pid, "start": start_ticks})
+
+    def parent_exit(self, pid: int, start_ticks: int | None = None) -> None:
+        """The zombie's parent exits without wait(): the supervisor (a subreaper) adopts the zombie and reaps it."""
+        self._request({"op": "parent_exit", "pid": pid, "start": start_ticks})
+
+    def stop(self, pid: int, start_ticks: int | None = None) -> None:
+        self._request({"op": "signal", "action": "stop", "pid": pid, "start": start_ticks})
+
+    def cont(self, pid: int, start_ticks: int | None = None) -> None:
+        self._request({"op": "signal", "action": "cont", "pid": pid, "start": start_ticks})
+
+    def kill(self, pid: int, start_ticks: int | None = None) -> None:
+        self._request({"op": "signal", "action": "kill", "pid": pid, "start": start_ticks})
+
+    def kill_all(self) -> None:
+        if not self._gone:
+            self._request({"op": "kill_all"})
+
+    def close(self) -> None:
+        """Stop every demo, reap them, and end the supervisor. Safe to call twice; spawn() may start afresh."""
+        with self._lock:
+            proc = self._proc
+            if proc is None:
+                return
+            if not self._gone:
+                try:
+                    self._request({"op": "close"})
+                except SandboxError:
+                    pass
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # our own unreaped child: its pid cannot have been reused
+                proc.wait()
+            if self._reader is not None and self._reader is not threading.current_thread():
+                self._reader.join(timeout=2)
+            self._proc = None
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _start(self) -> None:
+        root = str(Path(__file__).resolve().parent.parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        in_main = threading.current_thread() is threading.main_thread()
+        cmd = [self.python, "-m", "procwatch.sandbox.supervisor", "--parent", str(os.getpid()),
+               "--lifetime", str(self.lifetime), "--max-demos", str(self.max_demos)]
+        if in_main:  # PDEATHSIG fires when the creating *thread* ends: only arm it from the main thread
+            cmd.append("--pdeathsig")
+        log = os.environ.get("PROCWATCH_SANDBOX_LOG")
+        stderr = open(log, "ab") if log else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                    start_new_session=True, close_fds=True, cwd="/", env=env)
+        except OSError as exc:
+            raise SandboxRefused(f"cannot start the sandbox supervisor: {exc}") from exc
+        finally:
+            if log:
+                stderr.close()
+        self._proc = proc
+        self._hello = None
+        self._bye = None
+        self._gone = False
+        with self._cond:
+            self._replies.clear()
+            self._demos.clear()
+        self._reader = threading.Thread(target=self._read, args=(proc,), name="procwatch-sandbox-reader",
+                                        daemon=True)
+        self._reader.start()
+        with self._cond:
+            ok = self._cond.wait_for(lambda: self._hello is not None or self._gone, START_TIMEOUT)
+        if not ok or self._hello is None:
+            proc.kill()
+            proc.wait()
+            self._gone = True
+            raise SandboxRefused("the sandbox supervisor did not start")
+
+    def _request(self, msg: dict, timeout: float = REPLY_TIMEOUT) -> dict:
+        with self._lock:
+            proc = self._proc
+            if proc is None or self._gone:
+                raise SandboxRefused("the sandbox is not running (no demo started yet, or it was closed)")
+            req = next(self._ids)
+            msg["id"] = req
+            try:
+                proc.stdin.write((json.dumps(msg) + "\n").encode())
+                proc.stdin.flush()
+            except (OSError, ValueError) as exc:
+                raise SandboxRefused(f"the sandbox supervisor is gone ({exc})") from exc
+        with self._cond:
+            done = self._cond.wait_for(lambda: req in self._replies or self._gone, timeout)
+            reply = self._replies.pop(req, None)
+        if reply is None:
+            raise SandboxRefused("the sandbox supervisor exited" if done else
+                                 f"the sandbox supervisor did not answer within {timeout:g} s")
+        if not reply.get("ok"):
+            raise SandboxRefused(reply.get("error") or "refused")
+        return reply
+
+    def _emit(self, event: SandboxEvent) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # noqa: BLE001 - a UI bug must not kill the reader
+                pass
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if "reply" in msg:
+                with self._cond:
+                    self._replies[msg["reply"]] = msg
+                    self._cond.notify_all()
+                continue
+            kind = msg.get("event")
+            if kind == "hello":
+                with self._cond:
+                    self._hello = msg
+                    self._cond.notify_all()
+                self._emit(SandboxEvent("started", pid=msg["pid"]))
+            elif kind == "narrate":
+                self._emit(SandboxEvent("narration", msg["text"], msg.get("pid")))
+            elif kind == "added":
+                demo = Demo._from_record(msg["demo"])
+                with self._cond:
+                    self._demos[demo.pid] = demo
+                self._emit(SandboxEvent("added", pid=demo.pid, demo=demo))
+            elif kind == "removed":
+                with self._cond:
+                    demo = self._demos.get(msg["pid"])
+                    if demo is not None and demo.start_ticks == msg.get("start"):
+                        del self._demos[msg["pid"]]
+                    else:
+                        demo = None
+                if demo is not None:
+                    self._emit(SandboxEvent("removed", pid=demo.pid, demo=demo))
+            elif kind == "bye":
+                self._bye = msg.get("reason") or "closed"
+        # EOF: the supervisor exited (or closed its stdout, which it only does by exiting).
+        try:
+            status = proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            status = proc.wait()
+        pid = self._hello["pid"] if self._hello else proc.pid
+        with self._cond:
+            self._gone = True
+            gone = list(self._demos.values())
+            self._demos.clear()
+            self._cond.notify_all()
+        for demo in gone:
+            self._emit(SandboxEvent("removed", pid=demo.pid, demo=demo))
+        text = ""
+        if self._bye is None:
+            how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+            text = (f"the sandbox supervisor {pid} died ({how}); its demos die with it (each has a death signal "
+                    f"and a self-destruct timer)")
+        self._emit(SandboxEvent("exited", text, pid))

@@ -1,0 +1,437 @@
+"""The code each demo runs. Called in a process the supervisor just forked; every path ends in os._exit.
+
+A demo reports to the supervisor by writing one JSON line per message (well under PIPE_BUF, so writes from
+several demos never interleave) to the shared report pipe:
+
+    {"t": "say", "g": group, "pid": pid, "text": "..."}               narration, in the demo's own words
+    {"t": "ready", "g": group, "main": pid, "procs": [record, ...]}    the demo is in place
+    {"t": "refused", "g": group, "reason": "..."}                      not permitted here (one line)
+    {"t": "gone", "g": group, "pid": pid, "status": int}               a demo parent reaped its own child
+
+record = {"pid", "start", "role", "stat", "desc", "parent"}; start is /proc/PID/stat field 22.
+Safety inside every demo process: PR_SET_PDEATHSIG(SIGKILL) (checked against the expected parent, so a parent
+that died before the prctl is noticed), alarm(ttl) as a self-destruct timer, and RLIMIT_CPU for the busy loop.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import mmap
+import os
+import resource
+import signal
+import termios
+import threading
+import time
+
+from procwatch.sandbox import _sys
+from procwatch.sandbox.recipes import NICE_HIGH, R_CPU_SECONDS, RECIPES
+
+HELPER_SIGNALS = {signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD}
+_RESET = [signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGALRM, signal.SIGUSR1,
+          signal.SIGUSR2, signal.SIGQUIT]
+
+
+class Ctx:
+    """What a demo knows: its group id, the report pipe, the supervisor's pid and its deadline."""
+
+    def __init__(self, key: str, group: int, report_fd: int, supervisor: int, deadline: float, devnull: int):
+        self.key = key
+        self.group = group
+        self.report_fd = report_fd
+        self.supervisor = supervisor
+        self.deadline = deadline
+        self.devnull = devnull
+
+    def ttl(self) -> int:
+        return max(1, int(self.deadline - time.time()) + 1)
+
+    def send(self, **msg) -> None:
+        msg["g"] = self.group
+        data = (json.dumps(msg) + "\n").encode()
+        try:
+            os.write(self.report_fd, data)
+        except OSError:
+            os._exit(1)  # the supervisor is gone: nobody to report to
+
+    def say(self, text: str) -> None:
+        self.send(t="say", pid=os.getpid(), text=text)
+
+    def refuse(self, reason: str) -> None:
+        self.send(t="refused", reason=reason)
+        os._exit(1)
+
+    def record(self, role: str, stat: str, desc: str, pid: int | None = None) -> dict:
+        pid = os.getpid() if pid is None else pid
+        return {"pid": pid, "start": _sys.start_ticks(pid), "role": role, "stat": stat, "desc": desc,
+                "parent": _sys.ppid_of(pid)}
+
+    def ready(self, main: dict, *others: dict) -> None:
+        self.send(t="ready", main=main["pid"], procs=[main, *others])
+
+
+def _reset_signals() -> None:
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+    for sig in _RESET:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def enter(ctx: Ctx, expected_parent: int, name: str, death_signal: bool = True) -> None:
+    """Set up a freshly forked demo process: default signals, the death signal, the self-destruct timer."""
+    _reset_signals()
+    if death_signal:
+        _sys.set_death_signal(signal.SIGKILL, expected_parent)
+    signal.alarm(ctx.ttl())
+    _sys.set_name(name)
+
+
+def sleep_forever() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def run(ctx: Ctx) -> None:
+    """Entry point in the process the supervisor forked. Never returns."""
+    status = 1
+    try:
+        for fd in (0, 1):
+            os.dup2(ctx.devnull, fd)
+        enter(ctx, ctx.supervisor, f"demo-{ctx.key}")
+        RUNNERS[ctx.key](ctx)
+        status = 0
+    except BaseException as exc:  # noqa: BLE001 - a demo must never unwind into the supervisor's code
+        try:
+            ctx.send(t="refused", reason=f"the {ctx.key} demo failed: {type(exc).__name__}: {exc}")
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(status)
+
+
+# ------------------------------------------------------------------------------------------------ recipes
+
+
+def _single(ctx: Ctx, extra_say: str | None = None) -> dict:
+    r = RECIPES[ctx.key]
+    rec = ctx.record("demo", r.stat_shown, r.description)
+    ctx.say(f"demo {rec['pid']} started: getpid() = {rec['pid']}, getppid() = {os.getppid()} "
+            f"(the sandbox supervisor)" + (f"; {extra_say}" if extra_say else ""))
+    return rec
+
+
+def demo_R(ctx: Ctx) -> None:
+    budget = min(R_CPU_SECONDS, ctx.ttl())
+    resource.setrlimit(resource.RLIMIT_CPU, (budget, budget + 2))
+    ctx.ready(_single(ctx, f"it loops without sleeping for at most {budget} s of CPU time"))
+    deadline = time.monotonic() + budget
+    n = 0
+    while True:
+        n += 1
+        if n % 100000 == 0 and time.monotonic() > deadline:
+            break
+    ctx.say(f"busy demo {os.getpid()} used up its CPU budget and called os._exit(0)")
+
+
+def demo_S(ctx: Ctx) -> None:
+    ctx.ready(_single(ctx, "it calls time.sleep()"))
+    sleep_forever()
+
+
+def demo_T(ctx: Ctx) -> None:
+    ctx.ready(_single(ctx))
+    ctx.say(f"{os.getpid()} sends itself SIGSTOP: stopped (T) until someone sends SIGCONT")
+    os.kill(os.getpid(), signal.SIGSTOP)
+    ctx.say(f"{os.getpid()} got SIGCONT and runs again; now it sleeps (S)")
+    sleep_forever()
+
+
+def demo_N(ctx: Ctx) -> None:
+    new = os.nice(5)
+    ctx.ready(_single(ctx, f"os.nice(5) set its nice value to {new}: lower priority"))
+    sleep_forever()
+
+
+def demo_high(ctx: Ctx) -> None:
+    try:
+        new = os.nice(NICE_HIGH)
+    except PermissionError:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
+        ctx.refuse(f"raising priority (nice {NICE_HIGH}) needs CAP_SYS_NICE or RLIMIT_NICE >= {20 - NICE_HIGH}; "
+                   f"here RLIMIT_NICE is {soft}: os.nice({NICE_HIGH}) failed with EPERM")
+    ctx.ready(_single(ctx, f"os.nice({NICE_HIGH}) set its nice value to {new}: higher priority"))
+    sleep_forever()
+
+
+def demo_L(ctx: Ctx) -> None:
+    page = mmap.PAGESIZE
+    buf = mmap.mmap(-1, page)
+    buf[0:1] = b"x"
+    import ctypes
+
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    try:
+        _sys.mlock(address, page)
+    except OSError as exc:
+        soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+        ctx.refuse(f"locking memory needs RLIMIT_MEMLOCK of at least one page or CAP_IPC_LOCK; here RLIMIT_MEMLOCK "
+                   f"is {soft} bytes: mlock() failed with {os.strerror(exc.errno or 0)}")
+    ctx.ready(_single(ctx, f"mlock() locked one page ({page // 1024} kB) in RAM"))
+    sleep_forever()
+
+
+def demo_s(ctx: Ctx) -> None:
+    os.setsid()
+    sid = os.getsid(0)
+    ctx.ready(_single(ctx, f"setsid() returned {sid}: it leads its own session (session id = its pid)"))
+    sleep_forever()
+
+
+def _sleeper(ready: threading.Event) -> None:
+    try:
+        _sys.prctl(_sys.PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    except OSError:
+        pass
+    ready.set()
+    sleep_forever()
+
+
+def _start_threads(n: int) -> None:
+    for _ in range(n):
+        ev = threading.Event()
+        threading.Thread(target=_sleeper, args=(ev,), daemon=True).start()
+        ev.wait(2)
+
+
+def demo_l(ctx: Ctx) -> None:
+    _start_threads(2)
+    ctx.ready(_single(ctx, f"it started 2 threads: {threading.active_count()} threads share one process"))
+    sleep_forever()
+
+
+def demo_Zl(ctx: Ctx) -> None:
+    _start_threads(2)
+    me = os.getpid()
+    ctx.ready(_single(ctx, "it started 2 threads"))
+    ctx.say(f"the main thread of {me} calls pthread_exit(): ps shows Z for it, yet 2 threads still run (Zl): "
+            f"the process is not dead and no wait() is due")
+    try:
+        _sys.pthread_exit()
+    finally:
+        _sys.thread_exit_raw()  # not reached: pthread_exit does not return
+
+
+def _helper_loop(ctx: Ctx, child: int, on_usr1=None, on_usr2=None, reap: bool = True,
+                 on_stop=None) -> None:
+    """A demo parent's life after the fork: wait for SIGUSR1/SIGUSR2 from the supervisor and, when `reap`, for
+    its child's end (SIGCHLD: reap it and exit). Signals are blocked and taken with sigtimedwait: no handlers."""
+    wanted = {signal.SIGUSR1, signal.SIGUSR2} | ({signal.SIGCHLD} if reap else set())
+    me = os.getpid()
+    while True:
+        info = signal.sigtimedwait(wanted, 3600)
+        if info is None:
+            continue
+        if info.si_signo == signal.SIGUSR1 and on_usr1:
+            on_usr1()
+        elif info.si_signo == signal.SIGUSR2 and on_usr2:
+            on_usr2()
+        elif info.si_signo == signal.SIGCHLD and reap:
+            while True:
+                try:
+                    pid, status = os.waitpid(child, os.WNOHANG | os.WUNTRACED)
+                except ChildProcessError:
+                    os._exit(0)
+                if pid == 0:
+                    break
+                if os.WIFSTOPPED(status):
+                    if on_stop:
+                        on_stop(status)
+                    break
+                ctx.say(f"parent {me}: wait() reaped {pid}: {_sys.status_words(status)}")
+                ctx.send(t="gone", pid=pid, status=status)
+                ctx.say(f"parent {me} has no child left and calls os._exit(0)")
+                os._exit(0)
+
+
+def _fork_child(ctx: Ctx, name: str, death_signal: bool = True) -> int:
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        enter(ctx, parent, name, death_signal)
+    return pid
+
+
+def demo_Z(ctx: Ctx) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGUSR2})
+    me = os.getpid()
+    pid = _fork_child(ctx, "demo-Z-child")
+    if pid == 0:
+        child = os.getpid()
+        ctx.say(f"fork() returned 0 in the child: getpid() = {child}, getppid() = {os.getppid()}")
+        ctx.say(f"child {child} called os._exit(3)")
+        os._exit(3)
+    start = _sys.start_ticks(pid)
+    ctx.say(f"fork() returned {pid} in the parent {me} and 0 in the child")
+    deadline = time.monotonic() + 3
+    while _sys.state_of(pid) != "Z":
+        if time.monotonic() > deadline:
+            ctx.refuse(f"child {pid} did not exit in time")
+        time.sleep(0.002)
+    ctx.say(f"the parent did not call wait(): {pid} is a zombie (Z); its exit status 3 waits in the process table")
+    parent_rec = ctx.record("parent", "S",
+                            f"the parent of zombie {pid}: it sleeps and never calls wait() unless asked")
+    zombie = {"pid": pid, "start": start, "role": "child", "stat": "Z", "desc": RECIPES["Z"].description,
+              "parent": me}
+    ctx.ready(zombie, parent_rec)
+    reaped = False
+
+    def do_wait() -> None:
+        nonlocal reaped
+        if reaped:
+            return
+        ctx.say(f"parent {me} calls os.wait()")
+        got, status = os.wait()
+        reaped = True
+        ctx.say(f"wait() reaped {got}: {_sys.status_words(status)}; the zombie is gone from the process table")
+        ctx.send(t="gone", pid=got, status=status)
+
+    def do_exit() -> None:
+        if reaped:
+            ctx.say(f"parent {me} calls os._exit(0)")
+        else:
+            ctx.say(f"parent {me} calls os._exit(0) without calling wait(): zombie {pid} loses its parent")
+        os._exit(0)
+
+    _helper_loop(ctx, pid, on_usr1=do_wait, on_usr2=do_exit, reap=False)
+
+
+def demo_orphan(ctx: Ctx) -> None:
+    me = os.getpid()
+    said_r, said_w = os.pipe()  # the parent waits until the child has reported getppid(), then exits
+    # No death signal yet in the child: it must outlive its parent. It arms one once adopted.
+    pid = _fork_child(ctx, "demo-orphan", death_signal=False)
+    if pid == 0:
+        os.close(said_r)
+        child = os.getpid()
+        ctx.say(f"fork() returned 0 in the child: getpid() = {child}, getppid() = {os.getppid()}")
+        os.close(said_w)
+        deadline = time.monotonic() + 3
+        while os.getppid() == me:
+            if time.monotonic() > deadline:
+                os._exit(1)
+            time.sleep(0.002)
+        adopter = os.getppid()
+        _sys.set_death_signal(signal.SIGKILL, ctx.supervisor)
+        who = (f"the sandbox supervisor {adopter} (a child subreaper)" if adopter == ctx.supervisor
+               else f"process {adopter}")
+        ctx.say(f"parent {me} exited: {child} is an orphan, adopted by {who}; getppid() now returns {adopter}")
+        rec = ctx.record("orphan", "S", RECIPES["orphan"].description + f" Its first parent was {me}.")
+        ctx.ready(rec)
+        sleep_forever()
+    os.close(said_w)
+    ctx.say(f"fork() returned {pid} in the parent {me} and 0 in the child")
+    os.read(said_r, 1)  # EOF once the child has spoken (or died)
+    ctx.say(f"parent {me} calls os._exit(0) before its child {pid} ends")
+    os._exit(0)
+
+
+def demo_t(ctx: Ctx) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, HELPER_SIGNALS)
+    me = os.getpid()
+    pid = _fork_child(ctx, "demo-t-traced")
+    if pid == 0:
+        try:
+            _sys.ptrace_traceme()
+        except OSError as exc:
+            ctx.refuse(f"ptrace is not permitted here (PTRACE_TRACEME failed: {os.strerror(exc.errno or 0)}); "
+                       f"Yama ptrace_scope or a seccomp policy forbids it")
+        ctx.say(f"child {os.getpid()} called ptrace(PTRACE_TRACEME): its parent {me} is now its tracer; "
+                f"it sends itself SIGSTOP")
+        os.kill(os.getpid(), signal.SIGSTOP)
+        sleep_forever()
+    ctx.say(f"fork() returned {pid} in the parent {me} and 0 in the child")
+    try:
+        got, status = os.waitpid(pid, os.WUNTRACED)
+    except ChildProcessError:
+        os._exit(1)
+    if not os.WIFSTOPPED(status):
+        os._exit(1)  # the child reported why (refused)
+    ctx.say(f"tracer {me}: waitpid() saw {pid} stop ({signal.Signals(os.WSTOPSIG(status)).name}); it does not "
+            f"resume it, so {pid} stays traced (t)")
+    traced = ctx.record("child", "t", RECIPES["t"].description, pid)
+    tracer = ctx.record("parent", "S", f"the tracer of {pid}: it keeps its child stopped, as a debugger would")
+    ctx.ready(traced, tracer)
+
+    def stopped(status: int) -> None:
+        ctx.say(f"tracer {me}: {pid} got {signal.Signals(os.WSTOPSIG(status)).name} while traced; "
+                f"the tracer decides, and keeps it stopped")
+
+    _helper_loop(ctx, pid, on_stop=stopped)
+
+
+def demo_D(ctx: Ctx) -> None:
+    me = os.getpid()
+    if threading.active_count() != 1 or _threads_of(me) != 1:
+        ctx.refuse("the D demo needs a single-threaded process (a vfork-style clone in a threaded one deadlocks)")
+    if _sys.machine() not in _sys.SYSCALLS:
+        ctx.refuse(f"the D demo supports only x86_64 and aarch64 (this is {_sys.machine()})")
+    ctx.say(f"{me} calls clone(CLONE_VFORK) without CLONE_VM: it waits uninterruptibly (D) until its child exits")
+    pid = _sys.raw_vfork_clone()
+    if pid == 0:
+        child = os.getpid()
+        enter(ctx, me, "demo-D-child")
+        ctx.say(f"clone() returned 0 in the child: getpid() = {child}, getppid() = {os.getppid()}; "
+                f"the child sleeps, so its parent stays in D")
+        parent = ctx.record("demo", "D", RECIPES["D"].description, me)
+        kid = ctx.record("child", "S", f"the child of {me}: while it lives, its parent waits in D")
+        ctx.ready(parent, kid)
+        sleep_forever()
+    got, status = os.waitpid(pid, 0)
+    ctx.say(f"clone() returned {pid} in the parent {me} once the child ended; wait() reaped {got}: "
+            f"{_sys.status_words(status)}; {me} leaves D and calls os._exit(0)")
+    ctx.send(t="gone", pid=got, status=status)
+    os._exit(0)
+
+
+def _threads_of(pid: int) -> int:
+    fields = _sys.read_stat(pid)
+    return int(fields[17]) if fields else 0
+
+
+def demo_fg(ctx: Ctx) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, HELPER_SIGNALS)
+    me = os.getpid()
+    master, slave = os.openpty()
+    tty = os.ttyname(slave)
+    pid = _fork_child(ctx, "demo-fg")
+    if pid == 0:
+        os.close(master)
+        if hasattr(os, "login_tty"):
+            os.login_tty(slave)
+        else:
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            if slave > 2:
+                os.close(slave)
+        child = os.getpid()
+        ctx.say(f"child {child} called login_tty(): it leads session {child}, {tty} is its controlling terminal, "
+                f"and its process group is the terminal's foreground group (+)")
+        fg = ctx.record("child", "Ss+", RECIPES["+"].description)
+        holder = ctx.record("parent", "S", f"holds the master side of {tty}, as a terminal emulator does", me)
+        ctx.ready(fg, holder)
+        sleep_forever()
+    os.close(slave)
+    ctx.say(f"fork() returned {pid} in the parent {me}, which keeps the pty master")
+    _helper_loop(ctx, pid)
+
+
+RUNNERS = {
+    "R": demo_R, "S": demo_S, "D": demo_D, "T": demo_T, "t": demo_t, "Z": demo_Z, "orphan": demo_orphan,
+    "N": demo_N, "<": demo_high, "L": demo_L, "s": demo_s, "l": demo_l, "+": demo_fg, "Zl": demo_Zl,
+}

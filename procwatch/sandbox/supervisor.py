@@ -1,0 +1,462 @@
+"""The sandbox supervisor: one process per procwatch, parent (or adopter) of every demo.
+
+Run as `python -m procwatch.sandbox.supervisor --parent PID --lifetime SECONDS --max-demos N [--pdeathsig]`
+with stdin and stdout as pipes to procwatch, in its own session (the client starts it that way).
+
+Single-threaded on purpose: demos are forked from it, and the D demo needs a single-threaded process.
+
+Safety:
+- PR_SET_CHILD_SUBREAPER: orphaned demos are adopted here, not by init, and reaped here.
+- Shuts down, killing (SIGKILL, which also ends stopped and traced processes) and reaping its whole subtree, on:
+  EOF on stdin (procwatch died, however: even SIGKILL closes the pipe), the `close` command, SIGTERM/SIGHUP/SIGINT,
+  PR_SET_PDEATHSIG (SIGTERM, when procwatch's creating thread dies), and its maximum lifetime.
+- Signals only its own demos: a demo's identity is (pid, start time); every signal goes through a pidfd after
+  the start time was checked against the record.
+
+Protocol, one JSON object per line.
+  procwatch -> supervisor: {"id": n, "op": "spawn", "recipe": key}
+                           {"id": n, "op": "signal", "action": "stop"|"cont"|"kill", "pid": p, "start": t|null}
+                           {"id": n, "op": "reap"|"parent_exit", "pid": p, "start": t|null}
+                           {"id": n, "op": "kill_all"} · {"id": n, "op": "close"}
+  supervisor -> procwatch: {"reply": n, "ok": true, "demo": record|null} · {"reply": n, "ok": false, "error": s}
+                           {"event": "hello", "pid": p, "start": t}
+                           {"event": "narrate", "text": s, "pid": p|null}
+                           {"event": "added", "demo": record} · {"event": "removed", "pid": p, "start": t}
+                           {"event": "bye", "reason": s}
+  record = {"pid", "start", "recipe", "role", "stat", "desc", "parent", "group", "main"}
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import selectors
+import signal
+import sys
+import time
+
+from procwatch.sandbox import _sys, demos
+from procwatch.sandbox.recipes import RECIPES, precheck
+
+SPAWN_TIMEOUT = 3.0
+ACTION_SIGNALS = {"stop": signal.SIGSTOP, "cont": signal.SIGCONT, "kill": signal.SIGKILL}
+
+
+class Refused(Exception):
+    pass
+
+
+class Supervisor:
+    def __init__(self, parent: int, lifetime: float, max_demos: int, pdeathsig: bool):
+        self.pid = os.getpid()
+        self.start = _sys.start_ticks(self.pid)
+        self.parent = parent
+        self.deadline = time.time() + lifetime
+        self.lifetime = lifetime
+        self.max_demos = max_demos
+        self.records: dict[int, dict] = {}  # pid -> record, live demo processes
+        self.groups: dict[int, dict] = {}  # group -> {"root", "root_start", "recipe", "req", "deadline"}
+        self.next_group = 1
+        self.quiet = False
+        self.stop_reason: str | None = None
+        self.inbuf = b""
+        self.repbuf = b""
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGALRM):
+            signal.signal(sig, self._on_stop_signal)
+
+        _sys.set_name("pw-sandbox")
+        _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)
+        if pdeathsig:
+            _sys.set_death_signal(signal.SIGTERM, parent)
+        signal.alarm(int(lifetime) + 5)  # backstop; the loop normally ends at the deadline first
+        self.rep_r, self.rep_w = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(self.rep_r, False)
+        os.set_blocking(0, False)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(0, selectors.EVENT_READ, "cmd")
+        self.sel.register(self.rep_r, selectors.EVENT_READ, "report")
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+
+    # ------------------------------------------------------------------ output
+
+    def emit(self, **msg) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        try:
+            while data:
+                n = os.write(1, data)
+                data = data[n:]
+        except OSError:
+            self.stop_reason = self.stop_reason or "procwatch closed its end of the pipe"
+
+    def narrate(self, text: str, pid: int | None = None) -> None:
+        if not self.quiet:
+            self.emit(event="narrate", text=text, pid=pid)
+
+    def _on_stop_signal(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if signum == signal.SIGALRM:
+            self.stop_reason = self.stop_reason or "the sandbox reached its maximum lifetime"
+        else:
+            self.stop_reason = self.stop_reason or f"the supervisor got {name}"
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self) -> None:
+        self.emit(event="hello", pid=self.pid, start=self.start)
+        self.narrate(f"sandbox supervisor {self.pid} started in its own session; it is a child subreaper, so it "
+                     f"adopts and reaps any orphaned demo", self.pid)
+        while self.stop_reason is None:
+            timeout = self.deadline - time.time()
+            for g in self.groups.values():
+                timeout = min(timeout, g["deadline"] - time.monotonic() + 0.01) if g.get("req") is not None else timeout
+            if timeout <= 0 and time.time() >= self.deadline:
+                self.stop_reason = f"the sandbox reached its maximum lifetime ({self.lifetime:g} s)"
+                break
+            events = self.sel.select(max(0.0, min(timeout, 5.0)))
+            for key, _ in events:
+                if key.data == "wake":
+                    try:
+                        while os.read(self.wake_r, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+            self.read_reports()  # before reaping: a demo's last words arrive before its exit is seen
+            self.reap_children()
+            self.expire_pending()
+            if any(key.data == "cmd" for key, _ in events):
+                self.read_commands()
+        self.shutdown(self.stop_reason)
+
+    def read_commands(self) -> None:
+        try:
+            chunk = os.read(0, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.stop_reason = self.stop_reason or "procwatch went away (its pipe closed)"
+            return
+        self.inbuf += chunk
+        while b"\n" in self.inbuf:
+            line, self.inbuf = self.inbuf.split(b"\n", 1)
+            if line.strip():
+                self.handle(json.loads(line))
+
+    def read_reports(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.rep_r, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self.repbuf += chunk
+        while b"\n" in self.repbuf:
+            line, self.repbuf = self.repbuf.split(b"\n", 1)
+            try:
+                self.on_report(json.loads(line))
+            except (ValueError, KeyError):
+                continue
+
+    # ------------------------------------------------------------------ commands
+
+    def handle(self, cmd: dict) -> None:
+        req = cmd.get("id")
+        op = cmd.get("op")
+        try:
+            if op == "spawn":
+                self.spawn(cmd["recipe"], req)  # replies when the demo is ready
+                return
+            if op == "signal":
+                self.signal_demo(cmd["action"], cmd["pid"], cmd.get("start"))
+            elif op in ("reap", "parent_exit"):
+                self.zombie_action(op, cmd["pid"], cmd.get("start"))
+            elif op == "kill_all":
+                self.kill_all()
+            elif op == "list":
+                self.prune()
+                self.emit(reply=req, ok=True, demos=list(self.records.values()))
+                return
+            elif op == "close":
+                self.emit(reply=req, ok=True)
+                self.stop_reason = "procwatch closed the sandbox"
+                return
+            else:
+                raise Refused(f"unknown command {op!r}")
+            self.emit(reply=req, ok=True)
+        except Refused as exc:
+            self.emit(reply=req, ok=False, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - report, keep supervising
+            self.emit(reply=req, ok=False, error=f"sandbox error: {type(exc).__name__}: {exc}")
+
+    def spawn(self, key: str, req) -> None:
+        if key not in RECIPES:
+            raise Refused(precheck(key) or f"no such demo: {key!r}")
+        reason = precheck(key, privileges=False)  # privileges: the demo tries and reports the real error
+        if reason:
+            raise Refused(reason)
+        need = RECIPES[key].processes
+        self.prune()
+        if len(self.records) + need > self.max_demos:
+            raise Refused(f"the sandbox already runs {len(self.records)} demo processes (the cap is "
+                          f"{self.max_demos}): kill some first")
+        group = self.next_group
+        self.next_group += 1
+        ctx = demos.Ctx(key, group, self.rep_w, self.pid, self.deadline, self.devnull)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.closerange(3, self.devnull)
+                os.closerange(self.devnull + 1, self.rep_w)
+                os.closerange(self.rep_w + 1, 1 << 16)
+            finally:
+                demos.run(ctx)  # never returns
+        self.groups[group] = {"root": pid, "root_start": _sys.start_ticks(pid), "recipe": key, "req": req,
+                              "deadline": time.monotonic() + SPAWN_TIMEOUT}
+
+    def _record_for(self, pid: int, start) -> dict:
+        rec = self.records.get(pid)
+        if rec is None:
+            raise Refused(f"{pid} is not a live sandbox demo: not signalled")
+        if start is not None and int(start) != rec["start"]:
+            raise Refused(f"{pid} is not the demo that started at tick {start} (the pid was reused): not signalled")
+        return rec
+
+    def _signal(self, rec: dict, sig: int) -> None:
+        if not _sys.signal_identity(rec["pid"], rec["start"], sig):
+            self.drop(rec["pid"])
+            raise Refused(f"{rec['pid']} is no longer the demo that started at tick {rec['start']} "
+                          f"(it exited, or its pid was reused): not signalled")
+
+    def signal_demo(self, action: str, pid: int, start) -> None:
+        if action not in ACTION_SIGNALS:
+            raise Refused(f"unknown action {action!r}")
+        rec = self._record_for(pid, start)
+        sig = ACTION_SIGNALS[action]
+        fields = _sys.read_stat(pid)
+        zombie = bool(fields) and fields[0] == "Z" and int(fields[17]) <= 1  # Zl: threads still run
+        self._signal(rec, sig)
+        if zombie and action == "kill":
+            self.narrate(f"sent SIGKILL to zombie {pid}: nothing happens, a zombie is already dead; only its "
+                         f"parent's wait(), or the parent's exit, removes it", pid)
+        elif action == "stop":
+            self.narrate(f"sent SIGSTOP to {pid}: it is stopped (T) until SIGCONT", pid)
+        elif action == "cont":
+            self.narrate(f"sent SIGCONT to {pid}: a stopped process runs again", pid)
+        else:
+            self.narrate(f"sent SIGKILL to {pid} ({rec['recipe']} demo)", pid)
+
+    def zombie_action(self, op: str, pid: int, start) -> None:
+        rec = self._record_for(pid, start)
+        if rec["recipe"] != "Z":
+            raise Refused(f"{pid} is not part of a zombie demo: reap and parent-exit work on the Z demo")
+        if rec["role"] == "parent":
+            parent = rec
+            kids = [r for r in self.records.values() if r["group"] == rec["group"] and r["role"] == "child"]
+            if op == "reap" and not kids:
+                raise Refused(f"parent {pid} has already reaped its child")
+        else:
+            parent = self.records.get(rec["parent"])
+            if parent is None or parent["group"] != rec["group"]:
+                raise Refused(f"zombie {pid} has no sandbox parent any more (its parent exited)")
+        self._signal(parent, signal.SIGUSR1 if op == "reap" else signal.SIGUSR2)
+
+    def kill_all(self) -> None:
+        count = len(self.records)
+        self.narrate(f"kill all: SIGKILL to every process in the sandbox ({count} demo processes)")
+        self.quiet = True
+        try:
+            self.kill_subtree(wait=True)
+        finally:
+            self.quiet = False
+        for g in list(self.groups):
+            self.fail_pending(g, "the demo was killed before it was ready")
+        self.groups.clear()
+        self.narrate(f"the supervisor reaped them all: no demo left ({count} were live)")
+
+    # ------------------------------------------------------------------ reports from demos
+
+    def on_report(self, msg: dict) -> None:
+        t = msg["t"]
+        group = self.groups.get(msg.get("g"))
+        if t == "say":
+            self.narrate(msg["text"], msg.get("pid"))
+        elif t == "ready" and group is not None:
+            main = None
+            for proc in msg["procs"]:
+                if proc["start"] is None:
+                    continue
+                rec = dict(proc, recipe=group["recipe"], group=msg["g"], main=proc["pid"] == msg["main"])
+                self.records[rec["pid"]] = rec
+                self.emit(event="added", demo=rec)
+                if rec["main"]:
+                    main = rec
+            if group.get("req") is not None:
+                self.emit(reply=group["req"], ok=True, demo=main)
+                group["req"] = None
+        elif t == "refused" and group is not None:
+            self.fail_pending(msg["g"], msg["reason"])
+            self.kill_group(msg["g"])
+        elif t == "gone":
+            self.drop(msg["pid"])
+
+    def fail_pending(self, g: int, reason: str) -> None:
+        group = self.groups.get(g)
+        if group and group.get("req") is not None:
+            self.emit(reply=group["req"], ok=False, error=reason)
+            group["req"] = None
+
+    def expire_pending(self) -> None:
+        now = time.monotonic()
+        for g, group in list(self.groups.items()):
+            if group.get("req") is not None and now > group["deadline"]:
+                self.fail_pending(g, f"the {group['recipe']} demo did not get ready within {SPAWN_TIMEOUT:g} s")
+                self.kill_group(g)
+
+    def kill_group(self, g: int) -> None:
+        """SIGKILL a demo's processes: its root (our child) and its recorded processes; the rest follow by their
+        death signal."""
+        group = self.groups.get(g)
+        if group:
+            _sys.signal_identity(group["root"], group["root_start"], signal.SIGKILL)
+        for rec in [r for r in self.records.values() if r["group"] == g]:
+            _sys.signal_identity(rec["pid"], rec["start"], signal.SIGKILL)
+
+    def drop(self, pid: int) -> None:
+        rec = self.records.pop(pid, None)
+        if rec is not None:
+            self.emit(event="removed", pid=pid, start=rec["start"])
+
+    def prune(self) -> None:
+        for pid, rec in list(self.records.items()):
+            if _sys.start_ticks(pid) != rec["start"]:
+                self.drop(pid)
+
+    # ------------------------------------------------------------------ reaping
+
+    def reap_children(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.on_reaped(pid, status)
+
+    def on_reaped(self, pid: int, status: int) -> None:
+        words = _sys.status_words(status)
+        rec = self.records.get(pid)
+        root_of = next((g for g, grp in self.groups.items() if grp["root"] == pid), None)
+        if root_of is not None and status != 0:  # the orphan's parent exits with 0 by design, before "ready"
+            grp = self.groups[root_of]
+            self.fail_pending(root_of, f"the {grp['recipe']} demo ended before it was ready ({words})")
+        if rec is None:
+            if root_of is not None:
+                self.narrate(f"the supervisor's wait() reaped {pid}, its exited child: {words}", pid)
+            self.drop_group_if_empty(root_of)
+            return
+        if rec["parent"] != self.pid:
+            if rec["stat"] == "Z":
+                self.narrate(f"parent {rec['parent']} exited: zombie {pid} was adopted by the sandbox supervisor "
+                             f"{self.pid} (a child subreaper), which called wait(): wait() reaped {pid}: {words}", pid)
+            else:
+                self.narrate(f"{pid} lost its parent {rec['parent']} and was adopted by the sandbox supervisor "
+                             f"{self.pid} (a child subreaper); wait() reaped {pid}: {words}", pid)
+        elif rec["role"] == "parent":
+            self.narrate(f"parent {pid} exited; the supervisor's wait() reaped it: {words}", pid)
+        else:
+            self.narrate(f"demo {pid} ({rec['recipe']}) ended; the supervisor's wait() reaped it: {words}", pid)
+        self.drop(pid)
+        self.drop_group_if_empty(rec["group"])
+
+    def drop_group_if_empty(self, g) -> None:
+        if g is None or g not in self.groups:
+            return
+        grp = self.groups[g]
+        if grp.get("req") is None and not any(r["group"] == g for r in self.records.values()):
+            self.groups.pop(g, None)
+
+    def kill_subtree(self, wait: bool, budget: float = 3.0) -> int:
+        """SIGKILL every descendant (stopped and traced ones too), then reap until none is left. Our descendants
+        are all demos; each is pinned by a pidfd and re-checked to still be in our subtree before the signal."""
+        deadline = time.monotonic() + budget
+        killed = 0
+        while True:
+            kids = _sys.children_map()
+            tree = {self.pid}
+            todo = [self.pid]
+            while todo:
+                for child in kids.get(todo.pop(), ()):
+                    if child not in tree:
+                        tree.add(child)
+                        todo.append(child)
+            tree.discard(self.pid)
+            for pid in tree:
+                try:
+                    fd = os.pidfd_open(pid)
+                except OSError:
+                    continue
+                try:
+                    if _sys.ppid_of(pid) in tree | {self.pid}:
+                        signal.pidfd_send_signal(fd, signal.SIGKILL)
+                        killed += 1
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
+            self.read_reports()
+            self.reap_children()
+            if not wait:
+                return killed
+            if not tree:
+                try:
+                    os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+        for pid in list(self.records):
+            self.drop(pid)
+        return killed
+
+    def shutdown(self, reason: str) -> None:
+        self.quiet = True
+        self.kill_subtree(wait=True)
+        self.quiet = False
+        self.narrate(f"sandbox supervisor {self.pid} stopped all demos and exits: {reason}", self.pid)
+        self.emit(event="bye", reason=reason)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m procwatch.sandbox.supervisor")
+    ap.add_argument("--parent", type=int, required=True)
+    ap.add_argument("--lifetime", type=float, default=1800.0)
+    ap.add_argument("--max-demos", type=int, default=64)
+    ap.add_argument("--pdeathsig", action="store_true")
+    args = ap.parse_args(argv)
+    sup = Supervisor(args.parent, args.lifetime, args.max_demos, args.pdeathsig)
+    if os.getppid() != args.parent:  # procwatch died while we started
+        sup.stop_reason = "procwatch was gone before the supervisor started"
+    try:
+        sup.run()
+    except BaseException as exc:  # noqa: BLE001 - whatever happens, take the demos down with us
+        try:
+            sup.kill_subtree(wait=True)
+        finally:
+            if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

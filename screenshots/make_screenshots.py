@@ -1,0 +1,68 @@
+"""Regenerate the README screenshots from the scripted source: SVG from Textual, PNG via CairoSVG.
+
+    .venv/bin/pip install -e '.[screenshots]' && .venv/bin/python screenshots/make_screenshots.py
+
+The SVGs name the "Fira Code" web font; offline, CairoSVG would fall back to a proportional font and misalign
+the columns, so the PNGs are drawn with DejaVu Sans Mono (Debian: fonts-dejavu-core)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ["TEXTUAL_ANIMATIONS"] = "none"
+os.environ["TZ"] = "UTC"
+time.tzset()
+
+from procwatch.app import make_app  # noqa: E402
+from procwatch.fake import FakeCollector  # noqa: E402
+from procwatch.widgets.process_table import ProcessTable  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = (), select: int | None = None) -> Path:
+    app = make_app(FakeCollector(), theme="textual-dark")
+    async with app.run_test(size=size) as pilot:
+        while app.updates < 1:
+            await pilot.pause(0.02)
+        if select is not None:
+            app.query_one(ProcessTable).select_pid(select)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        path = HERE / f"{name}.svg"
+        app.save_screenshot(filename=path.name, path=str(HERE))
+    return path
+
+
+def to_png(svg: Path) -> None:
+    import cairosvg
+
+    text = svg.read_text().replace('"Fira Code"', '"DejaVu Sans Mono"').replace("Fira Code, monospace",
+                                                                                 "DejaVu Sans Mono, monospace")
+    cairosvg.svg2png(bytestring=text.encode(), write_to=str(svg.with_suffix(".png")), output_width=1600)
+
+
+SCENES = {
+    "main": dict(size=(120, 36), select=1400),
+    "zombie": dict(size=(120, 36), select=1401),
+    "filter": dict(size=(120, 36), keys=("slash", *"python", "enter")),
+    "help": dict(size=(120, 40), keys=("question_mark",)),
+    "small": dict(size=(80, 24)),
+}
+
+
+async def main(names: list[str]) -> None:
+    for name in names or list(SCENES):
+        svg = await shoot(name, **SCENES[name])
+        to_png(svg)
+        print(f"wrote {svg} and {svg.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))

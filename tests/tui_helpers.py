@@ -1,0 +1,56 @@
+"""Helpers for Pilot and snapshot tests of the TUI."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from procwatch.app import ProcwatchApp
+from procwatch.widgets.process_table import ProcessTable
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def next_update(pilot, app: ProcwatchApp, sweep: bool = True) -> None:
+    """Ask the poller for a sweep (or wait for the rebuild already requested) and wait until it is applied."""
+    seen = app.updates
+    if sweep:
+        app.poller.refresh_now()
+    await wait_for(pilot, lambda: app.updates > seen, what="an update from the poller")
+    await pilot.pause()
+
+
+def table(app: ProcwatchApp) -> ProcessTable:
+    return app.query_one(ProcessTable)
+
+
+def row_text(app: ProcwatchApp, pid: int) -> str:
+    """The text the table draws for a process (all of it, before horizontal cropping)."""
+    t = table(app)
+    for row in t.rows:
+        if row.proc.pid == pid:
+            return t._render_row(row, t.rich_style, None).text
+    raise AssertionError(f"pid {pid} is not shown")
+
+
+def shown_pids(app: ProcwatchApp) -> list[int]:
+    return [row.proc.pid for row in table(app).rows]
+
+
+def notifications(app: ProcwatchApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def screen_text(app: ProcwatchApp) -> str:
+    """The visible lines of the table, as a person would read them."""
+    t = table(app)
+    return "\n".join(t.render_line(y).text for y in range(t.scrollable_content_region.height))
+
+
+__all__ = ["asyncio", "wait_for", "next_update", "table", "row_text", "shown_pids", "notifications", "screen_text"]
