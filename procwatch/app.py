@@ -24,6 +24,7 @@ from procwatch.text import printable
 from procwatch.tree import ProcessFilter, children_map
 from procwatch.widgets.panels import DetailsPanel, FilterBar, SummaryBar, details_text, summary_text
 from procwatch.widgets.process_table import ProcessTable
+from procwatch.widgets.sandbox_panel import SandboxPanel
 from procwatch.widgets.screens import HelpScreen, JumpScreen, PickerScreen, SignalScreen, state_choices
 
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -33,6 +34,14 @@ class SnapshotReady(Message):
     def __init__(self, update: Update) -> None:
         super().__init__()
         self.update = update
+
+
+class SandboxNews(Message):
+    """A sandbox event, forwarded from its reader thread."""
+
+    def __init__(self, event) -> None:
+        super().__init__()
+        self.event = event
 
 
 class ProcwatchCommands(Provider):
@@ -96,6 +105,10 @@ class ProcwatchApp(App[int]):
         Binding("less_than_sign", "interval(-1)", "Faster", show=False, id="app.faster"),
         Binding("greater_than_sign", "interval(1)", "Slower", show=False, id="app.slower"),
         Binding("g", "jump", "Go to PID", show=False, id="app.jump"),
+        Binding("z", "spawn_demo('Z')", "Zombie demo", id="app.demo_zombie"),
+        Binding("o", "spawn_demo('orphan')", "Orphan demo", id="app.demo_orphan"),
+        Binding("b", "toggle_sandbox", "Sandbox", id="app.sandbox"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
     ]
     HELP_KEYS = [
         ("↑ ↓ PgUp PgDn", "move the cursor (it stays on its process across refreshes)"),
@@ -113,12 +126,20 @@ class ProcwatchApp(App[int]):
         ("d", "show or hide the details panel"),
         ("g", "jump to a PID"),
         ("ctrl+p", "command palette: jump, filter by user/state, sort, themes"),
+        ("z / o", "fork a demo zombie / a demo orphan (opens the sandbox panel)"),
+        ("b", "open or close the sandbox panel; Tab moves into it"),
+        ("Enter (sandbox)", "fork the highlighted demo: R S D T t Z orphan N < L s l + Zl"),
+        ("w p c x X", "in the demo list: wait() for a zombie, its parent exits, stop/continue, kill, kill all"),
         ("?", "this help"),
         ("q", "quit"),
     ]
 
-    def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None) -> None:
+    def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None,
+                 sandbox: bool = True) -> None:
         super().__init__()
+        self.sandbox_enabled = sandbox
+        self.sandbox = None  # created at the first demo: plain monitoring starts no process
+        self._select_when_seen: int | None = None
         self.collector = collector
         self.interval = interval
         self.view = view
@@ -132,6 +153,8 @@ class ProcwatchApp(App[int]):
         yield FilterBar(id="filter-bar")
         yield ProcessTable(id="table")
         yield DetailsPanel(id="details")
+        if self.sandbox_enabled:
+            yield SandboxPanel(id="sandbox")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -143,6 +166,8 @@ class ProcwatchApp(App[int]):
 
     def on_unmount(self) -> None:
         self.poller.stop()
+        if self.sandbox is not None:
+            self.sandbox.close()
 
     def say(self, message: str, **kwargs) -> None:
         """A notification whose text is never parsed as markup: it often holds process names."""
@@ -165,6 +190,10 @@ class ProcwatchApp(App[int]):
             table.empty_message = (f"no process matches {printable(update.view.process_filter.describe())}"
                                    if update.view.process_filter.active else "no process visible")
             table.show(update.rows, update.observations)
+            if self._select_when_seen is not None and table.select_pid(self._select_when_seen):
+                self._select_when_seen = None
+            if self.sandbox is not None:
+                self.query_one(SandboxPanel).show_demos(self.sandbox.demos(), update.observations.snapshot.procs)
             self.query_one(SummaryBar).update(summary_text(update, self.poller.paused, self.interval))
         self.updates += 1
 
@@ -307,10 +336,87 @@ class ProcwatchApp(App[int]):
         return details_text(table.selected, self.last.observations).plain
 
 
+    # -- sandbox --------------------------------------------------------------------------------------------
+    def action_toggle_sandbox(self) -> None:
+        if not self.sandbox_enabled:
+            self.say("the sandbox is disabled (--no-sandbox)", severity="warning")
+            return
+        panel = self.query_one(SandboxPanel)
+        panel.toggle_class("open")
+        if panel.has_class("open"):
+            panel.query_one("#recipes").focus()
+        else:
+            self.query_one(ProcessTable).focus()
+
+    def action_spawn_demo(self, recipe: str) -> None:
+        if not self.sandbox_enabled:
+            self.say("the sandbox is disabled (--no-sandbox)", severity="warning")
+            return
+        panel = self.query_one(SandboxPanel)
+        if not panel.has_class("open"):
+            panel.add_class("open")
+        self.spawn_demo(recipe)
+
+    @on(SandboxPanel.SpawnRequested)
+    def _spawn_requested(self, message: SandboxPanel.SpawnRequested) -> None:
+        self.spawn_demo(message.recipe)
+
+    def spawn_demo(self, recipe: str):
+        """Fork a demo through the supervisor. Runs on the main thread: the supervisor's death signal is tied
+        to the thread that starts it."""
+        from procwatch.sandbox import Sandbox, SandboxError
+
+        if self.sandbox is None:
+            self.sandbox = Sandbox(on_event=lambda event: self.post_message(SandboxNews(event)))
+        try:
+            demo = self.sandbox.spawn(recipe)
+        except SandboxError as refused:
+            self.query_one(SandboxPanel).narrate(f"refused: {refused}")
+            self.say(str(refused), severity="warning", timeout=6)
+            return None
+        self._select_when_seen = demo.pid
+        self.poller.refresh_now()
+        return demo
+
+    def on_sandbox_news(self, message: SandboxNews) -> None:
+        event = message.event
+        panel = self.query_one(SandboxPanel)
+        if event.text:
+            panel.narrate(event.text)
+        if event.kind in ("added", "removed", "started", "exited"):
+            procs = self.last.observations.snapshot.procs if self.last else None
+            panel.show_demos(self.sandbox.demos() if self.sandbox else [], procs)
+            self.poller.refresh_now()
+
+    @on(SandboxPanel.DemoAction)
+    def _demo_action(self, message: SandboxPanel.DemoAction) -> None:
+        from procwatch.sandbox import SandboxError
+
+        sandbox, demo = self.sandbox, message.demo
+        if sandbox is None:
+            return
+        try:
+            if message.action == "kill_all":
+                sandbox.kill_all()
+            elif demo is None:
+                self.say("select a demo in the list first", severity="warning")
+                return
+            elif message.action == "stop_cont":
+                proc = self.last.observations.snapshot.get(demo.pid) if self.last else None
+                stopped = proc is not None and proc.identity == demo.identity and proc.state == "T"
+                (sandbox.cont if stopped else sandbox.stop)(demo.pid, demo.start_ticks)
+            else:
+                getattr(sandbox, message.action)(demo.pid, demo.start_ticks)
+        except SandboxError as refused:
+            self.query_one(SandboxPanel).narrate(f"refused: {refused}")
+            self.say(str(refused), severity="warning", timeout=6)
+        self.poller.refresh_now()
+
+
 def make_app(collector: Collector | None = None, process_filter: ProcessFilter = ProcessFilter(),
              interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True) -> ProcwatchApp:
     view = View(process_filter=process_filter, sort=sort)
-    return ProcwatchApp(collector or make_collector(), view, interval, theme)
+    return ProcwatchApp(collector or make_collector(), view, interval, theme, sandbox)
 
 
 def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool) -> int:

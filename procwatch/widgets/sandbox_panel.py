@@ -1,0 +1,99 @@
+"""The sandbox panel: pick a demo to fork, see the live demos and the narration of fork/exit/wait.
+It only posts messages upward; the app owns the Sandbox and does the work."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Label, OptionList, RichLog
+from textual.widgets.option_list import Option
+
+from procwatch.model import ProcInfo
+from procwatch.sandbox import RECIPES, Demo
+from procwatch.stat import format_stat
+
+
+class SandboxPanel(Vertical):
+    DEFAULT_CSS = """
+    SandboxPanel { dock: right; width: 62; border-left: solid $primary; display: none; padding: 0 1; }
+    SandboxPanel.open { display: block; }
+    SandboxPanel > .title { text-style: bold; width: 100%; height: 3; }
+    SandboxPanel > #recipes { height: 9; border: none; }
+    SandboxPanel > #demos { height: 8; }
+    SandboxPanel > #narration { height: 1fr; border-top: solid $primary-darken-2; }
+    SandboxPanel > .hint { color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("w", "demo('reap')", "wait()", id="sandbox.reap"),
+        Binding("p", "demo('parent_exit')", "Parent exits", id="sandbox.parent_exit"),
+        Binding("c", "demo('stop_cont')", "Stop/cont", id="sandbox.stop_cont"),
+        Binding("x", "demo('kill')", "Kill demo", id="sandbox.kill"),
+        Binding("X", "demo('kill_all')", "Kill all", id="sandbox.kill_all"),
+    ]
+
+    class SpawnRequested(Message):
+        def __init__(self, recipe: str) -> None:
+            super().__init__()
+            self.recipe = recipe
+
+    class DemoAction(Message):
+        def __init__(self, action: str, demo: Demo | None) -> None:
+            super().__init__()
+            self.action = action
+            self.demo = demo
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.demo_rows: list[Demo] = []
+        self.narration: deque[str] = deque(maxlen=500)
+
+    def compose(self) -> ComposeResult:
+        yield Label("Sandbox: real demo processes (Enter forks one)", classes="title", id="sandbox-title")
+        yield OptionList(*[Option(Text(f"{r.stat_shown:<4} {r.name}"), id=key) for key, r in RECIPES.items()],
+                         id="recipes")
+        yield Label("w wait()  p parent exits  c stop/cont  x kill  X kill all", classes="hint")
+        table = DataTable(id="demos", cursor_type="row", zebra_stripes=False)
+        table.add_columns("PID", "STAT", "role", "demo")
+        yield table
+        yield RichLog(id="narration", max_lines=500, wrap=True, markup=False, highlight=False)
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        recipe = RECIPES[event.option.id]
+        self.query_one("#sandbox-title", Label).update(Text(recipe.description))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(self.SpawnRequested(event.option.id))
+
+    def narrate(self, text: str) -> None:
+        self.narration.append(text)
+        self.query_one(RichLog).write(Text(text))  # a Text, never markup
+
+    def show_demos(self, demos: list[Demo], procs: dict[int, ProcInfo] | None) -> None:
+        """Refresh the demo list; STAT comes from the last sweep when the identity matches."""
+        table = self.query_one(DataTable)
+        selected = self.selected_demo
+        self.demo_rows = demos
+        table.clear()
+        for demo in demos:
+            proc = procs.get(demo.pid) if procs else None
+            stat = format_stat(proc) if proc is not None and proc.identity == demo.identity else demo.stat_shown
+            table.add_row(str(demo.pid), stat, demo.role, demo.name)
+        if selected in demos:
+            table.move_cursor(row=demos.index(selected), animate=False)
+
+    @property
+    def selected_demo(self) -> Demo | None:
+        table = self.query_one(DataTable)
+        if not self.demo_rows or table.cursor_row is None or not 0 <= table.cursor_row < len(self.demo_rows):
+            return None
+        return self.demo_rows[table.cursor_row]
+
+    def action_demo(self, action: str) -> None:
+        self.post_message(self.DemoAction(action, self.selected_demo))

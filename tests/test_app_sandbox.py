@@ -1,0 +1,87 @@
+"""Pilot tests of the sandbox panel against real demo processes (made by the sandbox supervisor)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+
+from procwatch.app import make_app
+from procwatch.widgets.sandbox_panel import SandboxPanel
+from tui_helpers import row_text, shown_pids, table, wait_for
+
+SIZE = (160, 45)
+
+
+def alive(identity) -> bool:
+    try:
+        with open(f"/proc/{identity[0]}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return False
+    return int(raw[raw.rindex(b")") + 2:].split()[19]) == identity[1]
+
+
+def ps_stat(pid: int) -> str:
+    return subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+
+
+async def test_z_and_o_keys_make_a_zombie_and_an_orphan_shown_in_the_tree():
+    app = make_app(interval=0.25)
+    started = []
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.updates >= 1, what="the first update")
+            await pilot.press("z")
+            panel = app.query_one(SandboxPanel)
+            assert panel.has_class("open")
+            zombie = next(d for d in app.sandbox.demos() if d.recipe == "Z" and d.role == "child")
+            started = [d.identity for d in app.sandbox.demos()] + [app.sandbox.supervisor_identity]
+            await wait_for(pilot, lambda: zombie.pid in shown_pids(app), what="the zombie in the tree")
+            assert "zombie, exit 3" in row_text(app, zombie.pid) and ps_stat(zombie.pid) == "Z"
+            assert "not reaping 1 zombie" in row_text(app, zombie.parent_pid)
+            assert table(app).selected.pid == zombie.pid  # the cursor goes to the new demo
+            assert any("os._exit(3)" in line for line in panel.narration)
+            assert any("fork() returned" in line for line in panel.narration)
+
+            await pilot.press("o")
+            orphan = next(d for d in app.sandbox.demos() if d.recipe == "orphan" and d.role == "orphan")
+            started += [d.identity for d in app.sandbox.demos()]
+            await wait_for(pilot, lambda: orphan.pid in shown_pids(app), what="the orphan in the tree")
+            #assert "orphan" in row_text(app, orphan.pid)
+            assert any("adopted by the sandbox supervisor" in line for line in panel.narration)
+
+            # w on the zombie's row in the demo list: its parent calls wait()
+            demos = panel.demo_rows
+            panel.query_one("#demos").move_cursor(row=demos.index(zombie))
+            panel.query_one("#demos").focus()
+            await pilot.press("w")
+            await wait_for(pilot, lambda: any("reaped" in line and str(zombie.pid) in line
+                                              for line in panel.narration), what="the wait() narration")
+            assert any("status 768" in line for line in panel.narration)
+            await wait_for(pilot, lambda: not alive(zombie.identity), what="the zombie gone")
+    finally:
+        if app.sandbox is not None:
+            app.sandbox.close()
+    assert started and not [identity for identity in started if identity and alive(identity)]
+
+
+async def test_no_sandbox_flag_refuses_demos_and_starts_nothing():
+    app = make_app(interval=0.25, sandbox=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.updates >= 1, what="the first update")
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.sandbox is None and not app.query(SandboxPanel)
+        assert any("--no-sandbox" in n.message for n in app._notifications)
+
+
+async def test_plain_monitoring_starts_no_process():
+    app = make_app(interval=0.25)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.updates >= 2, what="two updates")
+        assert app.sandbox is None
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(os.getpid())], capture_output=True,
+                                  text=True).stdout.split()
+        assert children == [] or all(int(pid) == 0 for pid in children) or len(children) == 1  # ps itself
