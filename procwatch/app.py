@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections import Counter
 from dataclasses import replace
@@ -419,6 +420,26 @@ def make_app(collector: Collector | None = None, process_filter: ProcessFilter =
     return ProcwatchApp(collector or make_collector(), view, interval, theme, sandbox)
 
 
+class _ExitOnSignals:
+    """SIGTERM and SIGHUP end the app the normal way, so the terminal is restored and the sandbox cleaned up
+    (Python's default action would kill the process with the terminal still in the alternate screen)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, app: ProcwatchApp) -> None:
+        self.app = app
+
+    def __enter__(self) -> None:
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signo: int, frame) -> None:
+        self.app.call_later(self.app.exit, 128 + signo) if self.app.is_running else None
+
+
 def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool) -> int:
     app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)
     if theme and theme not in app.available_themes:
@@ -426,5 +447,6 @@ def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: st
         print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",
               file=sys.stderr)
         return 2
-    app.run()
-    return 0
+    with _ExitOnSignals(app):
+        result = app.run()
+    return result or 0
