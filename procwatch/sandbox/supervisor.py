@@ -147,8 +147,14 @@ class Supervisor:
         self.inbuf += chunk
         while b"\n" in self.inbuf:
             line, self.inbuf = self.inbuf.split(b"\n", 1)
-            if line.strip():
-                self.handle(json.loads(line))
+            if not line.strip():
+                continue
+            try:
+                cmd = json.loads(line)
+            except ValueError:
+                self.emit(reply=None, ok=False, error="malformed command")
+                continue
+            self.handle(cmd)
 
     def read_reports(self) -> None:
         while True:
