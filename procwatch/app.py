@@ -362,22 +362,35 @@ class ProcwatchApp(App[int]):
     def _spawn_requested(self, message: SandboxPanel.SpawnRequested) -> None:
         self.spawn_demo(message.recipe)
 
-    def spawn_demo(self, recipe: str):
-        """Fork a demo through the supervisor. Runs on the main thread: the supervisor's death signal is tied
-        to the thread that starts it."""
+    def spawn_demo(self, recipe: str) -> None:
+        """Fork a demo through the supervisor. The supervisor is started here, on the main thread (its death
+        signal is tied to the thread that starts it); the spawn itself waits in a worker thread, since some
+        demos take seconds to get in place (the orphan's parent lingers 2 s so the re-parenting is seen)."""
         from procwatch.sandbox import Sandbox, SandboxError
 
         if self.sandbox is None:
             self.sandbox = Sandbox(on_event=lambda event: self.post_message(SandboxNews(event)))
         try:
+            self.sandbox.start()
+        except SandboxError as refused:
+            self._sandbox_refused(refused)
+            return
+        self.run_worker(partial(self._spawn_in_thread, recipe), thread=True, group="sandbox", exit_on_error=False)
+
+    def _spawn_in_thread(self, recipe: str) -> None:
+        from procwatch.sandbox import SandboxError
+
+        try:
             demo = self.sandbox.spawn(recipe)
         except SandboxError as refused:
-            self.query_one(SandboxPanel).narrate(f"refused: {refused}")
-            self.say(str(refused), severity="warning", timeout=6)
-            return None
+            self.call_from_thread(self._sandbox_refused, refused)
+            return
         self._select_when_seen = demo.pid
         self.poller.refresh_now()
-        return demo
+
+    def _sandbox_refused(self, refused: Exception) -> None:
+        self.query_one(SandboxPanel).narrate(f"refused: {refused}")
+        self.say(str(refused), severity="warning", timeout=6)
 
     def on_sandbox_news(self, message: SandboxNews) -> None:
         event = message.event
@@ -409,8 +422,7 @@ class ProcwatchApp(App[int]):
             else:
                 getattr(sandbox, message.action)(demo.pid, demo.start_ticks)
         except SandboxError as refused:
-            self.query_one(SandboxPanel).narrate(f"refused: {refused}")
-            self.say(str(refused), severity="warning", timeout=6)
+            self._sandbox_refused(refused)
         self.poller.refresh_now()
 
 

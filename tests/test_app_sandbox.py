@@ -36,6 +36,8 @@ async def test_z_and_o_keys_make_a_zombie_and_an_orphan_shown_in_the_tree():
             await pilot.press("z")
             panel = app.query_one(SandboxPanel)
             assert panel.has_class("open")
+            await wait_for(pilot, lambda: any(d.recipe == "Z" and d.role == "child" for d in app.sandbox.demos()),
+                           what="the zombie demo")
             zombie = next(d for d in app.sandbox.demos() if d.recipe == "Z" and d.role == "child")
             started = [d.identity for d in app.sandbox.demos()] + [app.sandbox.supervisor_identity]
             await wait_for(pilot, lambda: zombie.pid in shown_pids(app), what="the zombie in the tree")
@@ -46,10 +48,15 @@ async def test_z_and_o_keys_make_a_zombie_and_an_orphan_shown_in_the_tree():
             assert any("fork() returned" in line for line in panel.narration)
 
             await pilot.press("o")
+            await wait_for(pilot, lambda: any(d.role == "orphan" for d in app.sandbox.demos()), what="the orphan demo")
             orphan = next(d for d in app.sandbox.demos() if d.recipe == "orphan" and d.role == "orphan")
             started += [d.identity for d in app.sandbox.demos()]
-            await wait_for(pilot, lambda: orphan.pid in shown_pids(app), what="the orphan in the tree")
-            #assert "orphan" in row_text(app, orphan.pid)
+            await wait_for(pilot, lambda: orphan.pid in shown_pids(app)
+                           and orphan.pid in app.last.observations.orphans, what="the orphan in the tree")
+            evidence = app.last.observations.orphans[orphan.pid]
+            assert evidence.evidence == "reparented" and evidence.adopter == app.sandbox.supervisor_pid
+            assert not evidence.adopter_is_init and evidence.old_parent != orphan.parent_pid
+            assert f"adopted by {app.sandbox.supervisor_pid}" in row_text(app, orphan.pid)
             assert any("adopted by the sandbox supervisor" in line for line in panel.narration)
 
             # w on the zombie's row in the demo list: its parent calls wait()

@@ -17,7 +17,7 @@ from procwatch.sandbox import _sys
 from procwatch.sandbox.recipes import RECIPES, Recipe, precheck
 
 START_TIMEOUT = 10.0  # a fresh interpreter; normally ~50 ms
-SPAWN_TIMEOUT = 5.0  # the supervisor gives up on a demo after 3 s
+SPAWN_TIMEOUT = 7.0  # the supervisor gives up on a demo after 5 s
 REPLY_TIMEOUT = 3.0
 
 

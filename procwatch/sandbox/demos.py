@@ -309,6 +309,9 @@ def demo_Z(ctx: Ctx) -> None:
     _helper_loop(ctx, pid, on_usr1=do_wait, on_usr2=do_exit, reap=False)
 
 
+ORPHAN_PARENT_SECONDS = 2.0
+
+
 def demo_orphan(ctx: Ctx) -> None:
     me = os.getpid()
     said_r, said_w = os.pipe()  # the parent waits until the child has reported getppid(), then exits
@@ -319,7 +322,7 @@ def demo_orphan(ctx: Ctx) -> None:
         child = os.getpid()
         ctx.say(f"fork() returned 0 in the child: getpid() = {child}, getppid() = {os.getppid()}")
         os.close(said_w)
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 3 + ORPHAN_PARENT_SECONDS
         while os.getppid() == me:
             if time.monotonic() > deadline:
                 os._exit(1)
@@ -335,6 +338,9 @@ def demo_orphan(ctx: Ctx) -> None:
     os.close(said_w)
     ctx.say(f"fork() returned {pid} in the parent {me} and 0 in the child")
     os.read(said_r, 1)  # EOF once the child has spoken (or died)
+    # Linger so that a sweep sees the family before the parent leaves: re-parenting is then *observed*.
+    ctx.say(f"parent {me} will exit in {ORPHAN_PARENT_SECONDS:g} s, before its child {pid} ends: watch the child move")
+    time.sleep(ORPHAN_PARENT_SECONDS)
     ctx.say(f"parent {me} calls os._exit(0) before its child {pid} ends")
     os._exit(0)
 

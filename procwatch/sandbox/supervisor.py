@@ -40,7 +40,7 @@ import time
 from procwatch.sandbox import _sys, demos
 from procwatch.sandbox.recipes import RECIPES, precheck
 
-SPAWN_TIMEOUT = 3.0
+SPAWN_TIMEOUT = 5.0  # the orphan demo alone takes 2 s on purpose
 ACTION_SIGNALS = {"stop": signal.SIGSTOP, "cont": signal.SIGCONT, "kill": signal.SIGKILL}
 
 

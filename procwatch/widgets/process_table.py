@@ -124,7 +124,7 @@ class ProcessTable(ScrollView, can_focus=True):
         if rows:
             new_offset = self.cursor_index - screen_offset
             if new_offset != round(self.scroll_y):
-                self.scroll_to(y=max(0, new_offset), animate=False, immediate=True)
+                self.scroll_to(y=max(0, new_offset), animate=False, immediate=True, force=True)
             self._scroll_cursor_into_view()
         self._cursor_proc = self.selected
         self.refresh()
@@ -178,9 +178,9 @@ class ProcessTable(ScrollView, can_focus=True):
         visible = max(1, self.scrollable_content_region.height - 1)
         index, top = self.cursor_index, round(self.scroll_y)
         if index < top:
-            self.scroll_to(y=index, animate=False, immediate=True)
+            self.scroll_to(y=index, animate=False, immediate=True, force=True)
         elif index >= top + visible:
-            self.scroll_to(y=index - visible + 1, animate=False, immediate=True)
+            self.scroll_to(y=index - visible + 1, animate=False, immediate=True, force=True)
 
     def action_cursor(self, delta: int) -> None:
         self._move_to(self.cursor_index + delta)
