@@ -96,7 +96,7 @@ class ProcwatchApp(App[int]):
         Binding("escape", "clear_filters", "Clear", show=False, id="app.clear"),
         Binding("space", "pause", "Pause", id="app.pause"),
         Binding("k", "signal", "Signal", id="app.signal"),
-        Binding("d", "toggle_details", "Details", id="app.details"),
+        Binding("d", "toggle_details", "Details", show=False, id="app.details"),
         Binding("plus", "expand_all", "Expand all", show=False, id="app.expand_all"),
         Binding("minus", "collapse_all", "Collapse all", show=False, id="app.collapse_all"),
         Binding("N", "sort('pid')", "Sort PID", show=False, id="app.sort_pid"),
@@ -190,11 +190,13 @@ class ProcwatchApp(App[int]):
             table = self.query_one(ProcessTable)
             table.empty_message = (f"no process matches {printable(update.view.process_filter.describe())}"
                                    if update.view.process_filter.active else "no process visible")
-            table.show(update.rows, update.observations)
+            table.show(update.rows, update.observations, update.facts)
             if self._select_when_seen is not None and table.select_pid(self._select_when_seen):
                 self._select_when_seen = None
             if self.sandbox is not None:
-                self.query_one(SandboxPanel).show_demos(self.sandbox.demos(), update.observations.snapshot.procs)
+                demos = self.sandbox.demos()
+                self.query_one(SandboxPanel).show_demos(demos, update.observations.snapshot.procs)
+                table.labels = self._sandbox_labels(demos)
             self.query_one(SummaryBar).update(summary_text(update, self.poller.paused, self.interval))
         self.updates += 1
 
@@ -391,6 +393,13 @@ class ProcwatchApp(App[int]):
     def _sandbox_refused(self, refused: Exception) -> None:
         self.query_one(SandboxPanel).narrate(f"refused: {refused}")
         self.say(str(refused), severity="warning", timeout=6)
+
+    def _sandbox_labels(self, demos) -> dict:
+        """Demos are forks of the supervisor and share its command line: label them by what they show."""
+        labels = {demo.identity: f"demo-{demo.recipe} · {demo.name} demo, {demo.role} (sandbox)" for demo in demos}
+        if self.sandbox.supervisor_identity is not None:
+            labels[self.sandbox.supervisor_identity] = "pw-sandbox · the sandbox supervisor, a child subreaper"
+        return labels
 
     def on_sandbox_news(self, message: SandboxNews) -> None:
         event = message.event

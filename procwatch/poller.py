@@ -15,6 +15,7 @@ from typing import Callable
 from procwatch.collector import Collector
 from procwatch.lineage import Lineage, Observations
 from procwatch.model import Identity
+from procwatch.present import RowFacts
 from procwatch.tree import ProcessFilter, Row, build_rows
 
 
@@ -36,6 +37,7 @@ class Update:
     work_seconds: float  # sweep + observe + build
     period: float  # the interval in force (stretched when work is slow)
     swept: bool  # False when only the view changed
+    facts: RowFacts
 
 
 @dataclass
@@ -92,7 +94,8 @@ class Poller:
                 if sweep:
                     period = max(self.interval, 1.5 * work)
                     next_sweep = started + period
-                self.on_update(Update(self._observations, rows, view, work, period, sweep))
+                facts = RowFacts.of(rows, self._observations)
+                self.on_update(Update(self._observations, rows, view, work, period, sweep, facts))
             except Exception as error:  # noqa: BLE001 - the loop must outlive one bad sweep
                 if self.on_error is not None:
                     self.on_error(error)

@@ -2,8 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from procwatch.lineage import Observations, format_duration
-from procwatch.model import ProcInfo
+from procwatch.model import Identity, ProcInfo
+from procwatch.tree import Row
+
+COMMAND_LIMIT = 2000  # characters of a command line drawn in the table; the details panel shows all of it
+MARKER_ROOM = 48  # room for the marker words of a flagged row (an estimate: it only sizes the scroll range)
+
+
+@dataclass(frozen=True)
+class RowFacts:
+    """What the UI needs about a whole row list, computed off the UI thread (the poller's)."""
+
+    index: dict[Identity, int]  # identity -> row number, for the cursor
+    command_width: int  # widest guide + command (+ markers), for horizontal scrolling
+    state_counts: dict[str, int]  # over the whole snapshot, not just the rows shown
+    threads: int
+
+    @classmethod
+    def of(cls, rows: list[Row], observations: Observations) -> "RowFacts":
+        flagged = observations.zombies.keys() | observations.unreaped.keys() | observations.orphans.keys()
+        width = 0
+        index = {}
+        for number, row in enumerate(rows):
+            p = row.proc
+            index[p.pid, p.start_ticks] = number
+            extra = MARKER_ROOM if p.pid in flagged or p.state in "DTt" else 8
+            width = max(width, len(row.guide) + min(sum(map(len, p.argv)) + len(p.argv), COMMAND_LIMIT) + extra)
+        counts: dict[str, int] = {}
+        threads = 0
+        for p in observations.snapshot.procs.values():
+            counts[p.state] = counts.get(p.state, 0) + 1
+            threads += p.threads
+        return cls(index, width, counts, threads)
 
 
 def format_bytes(size: int) -> str:

@@ -40,6 +40,28 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = (), se
     return path
 
 
+async def shoot_sandbox(name: str = "sandbox", size: tuple[int, int] = (160, 45)) -> Path:
+    """The sandbox needs real processes: real demos, the real collector, filtered to the demos."""
+    from procwatch.tree import ProcessFilter
+
+    app = make_app(process_filter=ProcessFilter(text="demo-"), interval=0.25, theme="textual-dark")
+    try:
+        async with app.run_test(size=size) as pilot:
+            while app.updates < 1:
+                await pilot.pause(0.02)
+            for key in ("z", "o"):
+                await pilot.press(key)
+                await pilot.pause(3.0)
+            await pilot.press("b", "b")  # focus the recipe list
+            await pilot.pause(0.5)
+            path = HERE / f"{name}.svg"
+            app.save_screenshot(filename=path.name, path=str(HERE))
+    finally:
+        if app.sandbox is not None:
+            app.sandbox.close()
+    return path
+
+
 def to_png(svg: Path) -> None:
     import cairosvg
 
@@ -58,8 +80,8 @@ SCENES = {
 
 
 async def main(names: list[str]) -> None:
-    for name in names or list(SCENES):
-        svg = await shoot(name, **SCENES[name])
+    for name in names or [*SCENES, "sandbox"]:
+        svg = await (shoot_sandbox() if name == "sandbox" else shoot(name, **SCENES[name]))
         to_png(svg)
         print(f"wrote {svg} and {svg.with_suffix('.png')}")
 

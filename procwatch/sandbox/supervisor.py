@@ -29,7 +29,6 @@ Protocol, one JSON object per line.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import selectors

@@ -16,18 +16,14 @@ from procwatch.lineage import Observations, format_duration
 from procwatch.model import ProcInfo
 from procwatch.poller import Update
 from procwatch.present import format_bytes, format_elapsed, tty_name
-from procwatch.stat import STATE_LETTERS, describe_stat, format_stat, state_model
+from procwatch.stat import describe_stat, format_stat, state_model
 from procwatch.text import printable
 from procwatch.tree import ProcessFilter
 
 
 def summary_text(update: Update, paused: bool, interval: float) -> Text:
     snapshot = update.observations.snapshot
-    counts = dict.fromkeys(STATE_LETTERS, 0)
-    threads = 0
-    for p in snapshot:
-        counts[p.state] = counts.get(p.state, 0) + 1
-        threads += p.threads
+    counts, threads = update.facts.state_counts, update.facts.threads
     zombies = sum(1 for z in update.observations.zombies.values() if not z.threads_alive)
     text = Text()
     text.append(f"{len(snapshot)} processes, {threads} threads  ", style="bold")

@@ -13,12 +13,11 @@ from textual.strip import Strip
 
 from procwatch.lineage import Observations
 from procwatch.model import Identity, ProcInfo
-from procwatch.present import format_bytes, format_elapsed, short_markers
+from procwatch.present import COMMAND_LIMIT, RowFacts, format_bytes, format_elapsed, short_markers
 from procwatch.stat import format_stat
 from procwatch.text import printable
 from procwatch.tree import Row
 
-COMMAND_LIMIT = 2000  # characters of a command line drawn in the table; the details panel shows all of it
 HEADER = f"{'PID':>7} {'USER':<8} {'STAT':<5} {'CPU%':>5} {'RSS':>6} {'TIME':>8}  COMMAND"
 COMMAND_COLUMN = len(HEADER) - len("COMMAND")
 
@@ -65,7 +64,7 @@ class ProcessTable(ScrollView, can_focus=True):
         Binding("pagedown", "cursor_page(1)", "Page down", show=False),
         Binding("home", "cursor_to(0)", "First", show=False),
         Binding("end", "cursor_to(-1)", "Last", show=False),
-        Binding("enter", "toggle", "Fold", id="process-table.toggle"),
+        Binding("enter", "toggle", "Fold", show=False, id="process-table.toggle"),
         Binding("left", "collapse", "Collapse", show=False),
         Binding("right", "expand", "Expand", show=False),
     ]
@@ -97,6 +96,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self.cursor: Identity | None = None
         self._cursor_proc: ProcInfo | None = None
         self.empty_message = ""  # shown when there are no rows
+        self.labels: dict[Identity, str] = {}  # trusted words shown instead of a command line (sandbox demos)
 
     # -- data -----------------------------------------------------------------------------------------------
     @property
@@ -107,20 +107,18 @@ class ProcessTable(ScrollView, can_focus=True):
     def selected(self) -> ProcInfo | None:
         return self.rows[self.cursor_index].proc if self.rows else None
 
-    def show(self, rows: list[Row], observations: Observations) -> None:
-        """Swap in new rows; keep the cursor on its process and that process at the same screen line."""
+    def show(self, rows: list[Row], observations: Observations, facts: RowFacts | None = None) -> None:
+        """Swap in new rows; keep the cursor on its process and that process at the same screen line.
+        `facts` (index, widths) are computed off the UI thread by the poller; computed here when absent."""
+        facts = facts or RowFacts.of(rows, observations)
         old_index = self.cursor_index
         screen_offset = old_index - round(self.scroll_y)
         previous = self._cursor_proc
         self.rows, self.observations = rows, observations
-        self._index = {row.proc.identity: i for i, row in enumerate(rows)}
+        self._index = facts.index
         if self.cursor not in self._index:
             self._relocate_cursor(previous, observations, old_index)
-        flagged = observations.zombies.keys() | observations.unreaped.keys() | observations.orphans.keys()
-        width = COMMAND_COLUMN + max((len(r.guide) + min(len(r.proc.cmdline), COMMAND_LIMIT) + 8
-                                      + (48 if r.proc.pid in flagged or r.proc.state in "DTt" else 0)
-                                      for r in rows), default=0)  # approximate: markers are short words
-        self.virtual_size = Size(width, len(rows) + 1)
+        self.virtual_size = Size(COMMAND_COLUMN + facts.command_width, len(rows) + 1)
         if rows:
             new_offset = self.cursor_index - screen_offset
             if new_offset != round(self.scroll_y):
@@ -274,7 +272,7 @@ class ProcessTable(ScrollView, can_focus=True):
             style, guide_style = style + cursor, guide_style + cursor
         marker_style = style + self.get_component_rich_style("process-table--marker")
         now = self.observations.snapshot.taken_at if self.observations else p.started
-        command = printable(p.cmdline[:COMMAND_LIMIT])
+        command = self.labels.get((p.pid, p.start_ticks)) or printable(p.cmdline[:COMMAND_LIMIT])
         cells = (f"{p.pid:>7} {printable(p.user)[:8]:<8} {format_stat(p):<5} {p.cpu_percent:>5.1f} "
                  f"{format_bytes(p.rss):>6} {format_elapsed(now - p.started):>8}  ")
         segments = [Segment(cells, style), Segment(row.guide, guide_style)]

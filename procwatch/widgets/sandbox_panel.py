@@ -61,11 +61,16 @@ class SandboxPanel(Vertical):
         table = DataTable(id="demos", cursor_type="row", zebra_stripes=False)
         table.add_columns("PID", "STAT", "role", "demo")
         yield table
-        yield RichLog(id="narration", max_lines=500, wrap=True, markup=False, highlight=False)
+        yield RichLog(id="narration", max_lines=500, wrap=True, markup=False, highlight=False, min_width=20)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         recipe = RECIPES[event.option.id]
         self.query_one("#sandbox-title", Label).update(Text(recipe.description))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        demo = self.selected_demo
+        if demo is not None:
+            self.query_one("#sandbox-title", Label).update(Text(f"{demo.pid} {demo.role}: {demo.description}"))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
