@@ -116,6 +116,7 @@ class ProcwatchApp(App[int]):
         ("Enter / click", "fold or unfold the subtree (click on the tree guide, or double-click)"),
         ("← →", "collapse / expand; ← on a leaf goes to the parent"),
         ("+ / -", "expand all / collapse all"),
+        ("shift+← →", "scroll long command lines sideways (or the mouse wheel with shift)"),
         ("/", "filter by text (name, command line or pid), live"),
         ("u / s", "filter by user / by state letter"),
         ("Esc", "clear all filters"),

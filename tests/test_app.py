@@ -327,3 +327,23 @@ async def test_end_to_end_real_zombie_appears_with_marker():
             assert "not reaping 1 zombie" in row_text(app, os.getpid())
     finally:
         child.wait()
+
+
+async def test_command_line_presets_show_in_the_filter_bar_and_long_lines_scroll_sideways():
+    from procwatch.tree import ProcessFilter
+
+    app = demo_app(process_filter=ProcessFilter(users=frozenset(["www-data"])), sort="mem", theme="textual-light")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        assert shown_pids(app) == [1, 420, 421, 422]
+        assert "user www-data" in str(app.query_one("#filter-label").render())
+        assert app.theme == "textual-light" and app.last.view.sort == "mem"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(shown_pids(app)) == len(demo_processes()), what="cleared preset")
+        assert table(app).max_scroll_x > 0
+        await pilot.press("shift+right", "shift+right")
+        assert round(table(app).scroll_x) == 16
+        from procwatch.widgets.process_table import HEADER
+        assert table(app).render_line(0).text.startswith(HEADER[16:30])
+        await pilot.press("shift+left")
+        assert round(table(app).scroll_x) == 8

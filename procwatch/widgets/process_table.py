@@ -67,6 +67,8 @@ class ProcessTable(ScrollView, can_focus=True):
         Binding("enter", "toggle", "Fold", show=False, id="process-table.toggle"),
         Binding("left", "collapse", "Collapse", show=False),
         Binding("right", "expand", "Expand", show=False),
+        Binding("shift+left", "pan(-8)", "Scroll left", show=False),
+        Binding("shift+right", "pan(8)", "Scroll right", show=False),
     ]
 
     class CursorMoved(Message):
@@ -188,6 +190,9 @@ class ProcessTable(ScrollView, can_focus=True):
 
     def action_cursor_to(self, index: int) -> None:
         self._move_to(index if index >= 0 else len(self.rows) - 1)
+
+    def action_pan(self, columns: int) -> None:
+        self.scroll_to(x=max(0, round(self.scroll_x) + columns), animate=False, immediate=True, force=True)
 
     def action_toggle(self) -> None:
         self._request_toggle(None)
