@@ -464,7 +464,7 @@ class _ExitOnSignals:
 
 def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool) -> int:
     app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)
-    if theme and theme not in app.available_themes:
+    if theme is not None and theme not in app.available_themes:
         names = ", ".join(sorted(app.available_themes))
         print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",
               file=sys.stderr)

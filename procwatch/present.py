@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
+
 from procwatch.lineage import Observations, format_duration
 from procwatch.model import Identity, ProcInfo
+from procwatch.text import printable
 from procwatch.tree import Row
 
 COMMAND_LIMIT = 2000  # characters of a command line drawn in the table; the details panel shows all of it
@@ -30,13 +33,29 @@ class RowFacts:
             p = row.proc
             index[p.pid, p.start_ticks] = number
             extra = MARKER_ROOM if p.pid in flagged or p.state in "DTt" else 8
-            width = max(width, len(row.guide) + min(sum(map(len, p.argv)) + len(p.argv), COMMAND_LIMIT) + extra)
+            width = max(width, len(row.guide) + command_cells(p) + extra)
         counts: dict[str, int] = {}
         threads = 0
         for p in observations.snapshot.procs.values():
             counts[p.state] = counts.get(p.state, 0) + 1
             threads += p.threads
         return cls(index, width, counts, threads)
+
+
+def command_cells(p: ProcInfo) -> int:
+    """Terminal cells the table draws for a command line (after escaping; CJK takes two cells a character)."""
+    command = p.cmdline[:COMMAND_LIMIT]
+    if command.isascii() and command.isprintable():  # the common case, at C speed
+        return len(command)
+    return cell_len(printable(command))
+
+
+def fit_cells(text: str, cells: int) -> str:
+    """Cut or pad untrusted text to exactly `cells` terminal cells (wide and combining characters count right)."""
+    text = printable(text)
+    if text.isascii():
+        return f"{text[:cells]:<{cells}}"
+    return set_cell_size(text, cells)
 
 
 def format_bytes(size: int) -> str:

@@ -330,8 +330,6 @@ def test_unknown_theme_on_a_terminal_is_one_line_and_the_tui_never_starts():
     assert len(lines) == 1 and lines[0].startswith("procwatch: --theme: unknown theme 'nosuch'"), text
 
 
-@pytest.mark.xfail(strict=True, reason="bug: app.py run_app checks `if theme and theme not in available_themes`: "
-                   "--theme '' is falsy, so it is not refused and the TUI starts with the default theme")
 def test_empty_theme_is_refused():
     status, output = run_in_pty(["--theme", "", "--no-sandbox"], seconds=4)
     assert status == 2, f"still running after 4 s (the TUI started): {output[:80]!r}"

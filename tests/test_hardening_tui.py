@@ -142,10 +142,6 @@ async def test_markup_in_details_panel_and_notifications_is_text():
         assert app.is_running
 
 
-@pytest.mark.xfail(strict=True, reason="bug: present.py RowFacts.of (was widgets/process_table.py ProcessTable.show) "
-                   "computes the scroll width from len() of the raw argv (characters before escaping), not the cells "
-                   "_render_row draws: the end of a CJK command line (2 cells a character) or of one with raw bytes "
-                   "(\\xe9: 4 cells a byte) cannot be scrolled into view")
 async def test_scrolling_right_reaches_the_end_of_a_wide_command_line():
     """The virtual width must count cells after escaping: CJK takes 2 cells, a raw byte 4 characters (\\xe9)."""
     wide = fake_proc(4000, 1, "wide", ["漢" * 150 + "END1"], user="alice", uid=1000)
@@ -154,15 +150,16 @@ async def test_scrolling_right_reaches_the_end_of_a_wide_command_line():
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
         t = table(app)
-        t.scroll_to(x=t.max_scroll_x, animate=False, immediate=True, force=True)
-        await pilot.pause()
-        screen = "\n".join(strip.text for strip in visible_strips(app))
-        assert "END1" in screen and "END2" in screen, f"max_scroll_x={t.max_scroll_x}"
+        width = t.scrollable_content_region.width
+        for pid, end in ((4000, "END1"), (4001, "END2")):
+            index = shown_pids(app).index(pid)
+            drawn = t._render_row(t.rows[index], t.rich_style, None)
+            t.scroll_to(x=min(t.max_scroll_x, drawn.cell_length - width), animate=False, immediate=True, force=True)
+            await pilot.pause()
+            line = t.render_line(index + 1).text
+            assert line.rstrip().endswith(end), f"max_scroll_x={t.max_scroll_x}, row is {drawn.cell_length} cells"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: widgets/process_table.py _render_row pads the USER column with "
-                   "printable(p.user)[:8]:<8 (characters, not cells): a user name with wide or combining "
-                   "characters shifts the STAT..COMMAND columns of its row")
 async def test_wide_and_combining_user_names_keep_the_columns_aligned():
     procs = [fake_proc(1, 0, "init", ["/sbin/init"]),
              fake_proc(10, 1, "a", ["a"], user="ユーザー名前です", uid=1001),  # 8 characters, 16 cells

@@ -13,7 +13,7 @@ from textual.strip import Strip
 
 from procwatch.lineage import Observations
 from procwatch.model import Identity, ProcInfo
-from procwatch.present import COMMAND_LIMIT, RowFacts, format_bytes, format_elapsed, short_markers
+from procwatch.present import COMMAND_LIMIT, RowFacts, fit_cells, format_bytes, format_elapsed, short_markers
 from procwatch.stat import format_stat
 from procwatch.text import printable
 from procwatch.tree import Row
@@ -278,7 +278,7 @@ class ProcessTable(ScrollView, can_focus=True):
         marker_style = style + self.get_component_rich_style("process-table--marker")
         now = self.observations.snapshot.taken_at if self.observations else p.started
         command = self.labels.get((p.pid, p.start_ticks)) or printable(p.cmdline[:COMMAND_LIMIT])
-        cells = (f"{p.pid:>7} {printable(p.user)[:8]:<8} {format_stat(p):<5} {p.cpu_percent:>5.1f} "
+        cells = (f"{p.pid:>7} {fit_cells(p.user, 8)} {format_stat(p):<5} {p.cpu_percent:>5.1f} "
                  f"{format_bytes(p.rss):>6} {format_elapsed(now - p.started):>8}  ")
         segments = [Segment(cells, style), Segment(row.guide, guide_style)]
         if row.collapsed:
