@@ -58,14 +58,18 @@ class Event(NamedTuple):
     text: str
 
 
-@dataclass
 class _Memory:
-    ppid: int
-    parent_name: str
-    state: str
-    zombie_since: float | None = None
-    zombie_at_start: bool = False
-    orphan: Orphan | None = None
+    """What is remembered about one identity. A slotted class: one per process, built at every first sighting."""
+
+    __slots__ = ("ppid", "parent_name", "state", "zombie_since", "zombie_at_start", "orphan")
+
+    def __init__(self, ppid: int, parent_name: str, state: str, orphan: Orphan | None = None) -> None:
+        self.ppid = ppid
+        self.parent_name = parent_name
+        self.state = state
+        self.zombie_since: float | None = None
+        self.zombie_at_start = False
+        self.orphan = orphan
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,8 @@ class Lineage:
             parent_name = parent.name if parent else "?"
             seen = old.get(identity)
             if seen is None:
-                memory = _Memory(p.ppid, parent_name, p.state, orphan=static_orphan(p, procs))
+                memory = _Memory(p.ppid, parent_name, p.state,
+                                 static_orphan(p, procs) if p.ppid == INIT_PID else None)
             else:
                 memory = seen
                 if seen.ppid != p.ppid:

@@ -86,15 +86,12 @@ def build_rows(
     if hide_kernel:
         procs = {pid: p for pid, p in procs.items() if not p.kernel_thread}
     roots, children = children_map(procs)
-    key = SORT_KEYS[sort]
     collapsed = collapsed if isinstance(collapsed, (set, frozenset)) else set(collapsed)
 
-    # Order: DFS from the roots. A ppid cycle has no root: its members are started as roots afterwards.
-    visited: set[int] = set()
     keep: set[int] | None = None
     matched: set[int] = set()
     if process_filter.active:
-        matched = {pid for pid, p in procs.items() if process_filter.matches(p)}
+        matched = set(filter(_matcher(process_filter, procs), procs))
         keep = set()
         for pid in matched:  # walk up until an ancestor already kept: linear overall
             seen_here = 0
@@ -102,49 +99,96 @@ def build_rows(
                 keep.add(pid)
                 pid = procs[pid].ppid
                 seen_here += 1
+        roots = [pid for pid in roots if pid in keep]
+        kept_children = {}
+        for pid, kids in children.items():
+            if pid in keep:
+                kids = [k for k in kids if k in keep]
+                if kids:
+                    kept_children[pid] = kids
+        children = kept_children
 
-    def visible_children(pid: int) -> list[int]:
-        kids = children.get(pid, ())
-        if keep is not None:
-            kids = [k for k in kids if k in keep]
-        return sorted(kids, key=lambda k: key(procs[k]))
+    # Siblings sorted once, in place (the lists are ours): plain int order for pids, else a key per process.
+    if sort == "pid":
+        roots.sort()
+        for kids in children.values():
+            kids.sort()
+    else:
+        key = SORT_KEYS[sort]
+        sort_key = {pid: key(p) for pid, p in procs.items()}.__getitem__
+        roots.sort(key=sort_key)
+        for kids in children.values():
+            kids.sort(key=sort_key)
 
-    def count_descendants(pid: int) -> int:
+    rows: list[Row] = []
+    hidden_under: set[int] = set()  # descendants hidden under collapsed rows
+    make = tuple.__new__
+    no_kids: list[int] = []
+
+    def count_descendants(pid: int, visited: set[int] | None) -> int:
         total, stack = 0, [pid]
         while stack:
-            for kid in visible_children(stack.pop()):
-                if kid not in visited:
-                    visited.add(kid)
+            for kid in children.get(stack.pop(), no_kids):
+                if kid not in hidden_under and (visited is None or kid not in visited):
+                    hidden_under.add(kid)
+                    if visited is not None:
+                        visited.add(kid)
                     total += 1
                     stack.append(kid)
         return total
 
-    rows: list[Row] = []
-
-    def emit_tree(root: int) -> None:
-        # Iterative DFS: deep trees must not hit Python's recursion limit.
+    def emit_tree(root: int, visited: set[int] | None) -> None:
+        # Iterative DFS: deep trees must not hit Python's recursion limit. From a root every process is reached
+        # once (one parent each) and `visited` is None; only members of a ppid cycle need the visited checks.
         stack: list[tuple[int, int, str, str]] = [(root, 0, "", "")]
+        pop, push, extend = stack.pop, stack.append, stack.extend
         while stack:
-            pid, depth, guide, inherited = stack.pop()
-            if pid in visited:
-                continue
-            visited.add(pid)
+            pid, depth, guide, inherited = pop()
+            if visited is not None:
+                if pid in visited:
+                    continue
+                visited.add(pid)
             p = procs[pid]
-            kids = [k for k in visible_children(pid) if k not in visited]
-            is_collapsed = (p.pid, p.start_ticks) in collapsed and bool(kids)
-            hidden = count_descendants(pid) if is_collapsed else 0
-            rows.append(Row(p, depth, guide, keep is not None and pid not in matched, len(kids), is_collapsed, hidden))
-            if is_collapsed:
+            kids = children.get(pid, no_kids)
+            if visited is not None and kids:
+                kids = [k for k in kids if k not in visited]
+            context = keep is not None and pid not in matched
+            if not kids:
+                rows.append(make(Row, (p, depth, guide, context, 0, False, 0)))
                 continue
-            for index in range(len(kids) - 1, -1, -1):
-                last = index == len(kids) - 1
-                stack.append((kids[index], depth + 1, inherited + ("└─ " if last else "├─ "),
-                              inherited + ("   " if last else "│  ")))
+            if collapsed and (pid, p[2]) in collapsed:
+                rows.append(make(Row, (p, depth, guide, context, len(kids), True, count_descendants(pid, visited))))
+                continue
+            rows.append(make(Row, (p, depth, guide, context, len(kids), False, 0)))
+            depth += 1
+            push((kids[-1], depth, inherited + "└─ ", inherited + "   "))
+            if len(kids) > 1:
+                guide, inherited = inherited + "├─ ", inherited + "│  "
+                extend([(kid, depth, guide, inherited) for kid in kids[-2::-1]])
 
-    for root in sorted(roots, key=lambda r: key(procs[r])):
-        if keep is None or root in keep:
-            emit_tree(root)
-    for pid in sorted(procs):  # members of a ppid cycle
-        if pid not in visited and (keep is None or pid in keep):
-            emit_tree(pid)
+    for root in roots:
+        emit_tree(root, None)
+    # A ppid cycle has no root: its members are started as roots afterwards, in pid order.
+    if len(rows) + len(hidden_under) < (len(procs) if keep is None else len(keep)):
+        visited = {row[0][0] for row in rows} | hidden_under
+        for pid in sorted(procs if keep is None else keep):
+            if pid not in visited:
+                emit_tree(pid, visited)
     return rows
+
+
+def _matcher(process_filter: ProcessFilter, procs: Mapping[int, ProcInfo]) -> Callable[[int], bool]:
+    """ProcessFilter.matches by pid for one pass over a snapshot, with the needle lowered once."""
+    users, states, text = process_filter.users, process_filter.states, process_filter.text.lower()
+
+    def matches(pid: int) -> bool:
+        p = procs[pid]
+        if users and p.user not in users:
+            return False
+        if states and p.state not in states:
+            return False
+        if text:
+            return text in p.name.lower() or text in p.cmdline.lower() or text == str(p.pid)
+        return True
+
+    return matches
