@@ -185,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--sort: {args.sort!r} is not one of {', '.join(SORT_CHOICES)}")
         if args.json and not args.once:
             raise UsageError("--json goes with --once")
+        if args.once and args.theme is not None:
+            raise UsageError("--theme is for the TUI; --once prints plain text")
         from procwatch.tree import ProcessFilter
 
         process_filter = ProcessFilter(

@@ -3,7 +3,6 @@ re-parenting), how long zombies have waited, and the state changes worth narrati
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
 
@@ -42,8 +41,9 @@ class Zombie(NamedTuple):
         if self.threads_alive:
             return ("main thread exited but other threads still run: this process is not dead, "
                     "so it is not a zombie yet")
-        return (f"zombie for {'at least ' if self.seen_at_start else ''}{format_duration(now - self.since)}: "
-                f"{self.status}, waiting for parent {parent} ({parent_name}) to call wait()")
+        waited = now - self.since
+        since = f" for {'at least ' if self.seen_at_start else ''}{format_duration(waited)}" if waited >= 1 else ""
+        return f"zombie{since}: {self.status}, waiting for parent {parent} ({parent_name}) to call wait()"
 
 
 class Unreaped(NamedTuple):

@@ -53,6 +53,18 @@ class ProcessFilter:
         return " AND ".join(parts)
 
 
+GUIDE_LEVELS = 24  # guide columns drawn at most; deeper rows start with FOLDED for the outer levels
+FOLDED = "⋯  "
+FOLD_AT = 3 * GUIDE_LEVELS
+
+
+def fold_guide(guide: str) -> str:
+    """The guide as drawn: at most GUIDE_LEVELS columns, the outer ones folded into FOLDED."""
+    if len(guide) <= 3 * GUIDE_LEVELS:
+        return guide
+    return FOLDED + guide[-3 * (GUIDE_LEVELS - 1) :]
+
+
 class Row(NamedTuple):
     proc: ProcInfo
     depth: int
@@ -161,6 +173,8 @@ def build_rows(
                 continue
             rows.append(make(Row, (p, depth, guide, context, len(kids), False, 0)))
             depth += 1
+            if len(inherited) >= FOLD_AT:  # keep guides bounded: a deep fork chain must not cost O(depth) a row
+                inherited = FOLDED + inherited[-3 * (GUIDE_LEVELS - 2) :]
             push((kids[-1], depth, inherited + "└─ ", inherited + "   "))
             if len(kids) > 1:
                 guide, inherited = inherited + "├─ ", inherited + "│  "

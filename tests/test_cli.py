@@ -44,7 +44,7 @@ def test_once_prints_the_tree_with_markers(children):
     assert "<parent of 1 unreaped zombie>" in mine
     zombie_line = next(line for line in lines if line.split()[0] == str(zombie.pid))
     assert zombie_line.split()[2] == "Z"
-    assert "<zombie for " in zombie_line and "exit 3" in zombie_line
+    assert "<zombie" in zombie_line and "exit 3" in zombie_line
     assert "─ [sh]  <" in zombie_line  # under its parent, with no command line: [comm]
 
 

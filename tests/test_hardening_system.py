@@ -21,9 +21,8 @@ from rich.cells import cell_len
 
 from conftest import DEADLINE, LIFETIME, REPO, read_stat, wait_state
 from procwatch.app import make_app
-from procwatch.text import printable
 from procwatch.widgets.process_table import COMMAND_COLUMN
-from tui_helpers import notifications, row_text, shown_pids, table, wait_for
+from tui_helpers import row_text, shown_pids, table, wait_for
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 from churn_stress import MARKER, ForkStorm  # noqa: E402  (the fork storm shared with the benchmark)
@@ -335,8 +334,6 @@ def test_empty_theme_is_refused():
     assert status == 2, f"still running after 4 s (the TUI started): {output[:80]!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="bug (minor): cli.py main validates --theme only on the TUI path (run_app); "
-                   "with --once a bad --theme is silently ignored and the exit status is 0")
 def test_bad_theme_with_once_is_refused():
     result = python("--once", "--theme", "nosuch", stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1

@@ -9,7 +9,6 @@ import time
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
-import pytest
 from rich.cells import cell_len
 from textual.color import Color
 

@@ -165,7 +165,10 @@ def test_zombie_killed_by_sigkill_and_seen_at_start(children):
     assert observations.zombies[first_zombie.pid].status == "exit 0"
     assert observations.zombies[killed.pid].seen_at_start  # already Z when first seen: "at least"
     assert observations.unreaped[os.getpid()].count == 2
-    assert "at least" in observations.zombies[killed.pid].explain(1, "x", observations.snapshot.taken_at)
+    explained = observations.zombies[killed.pid].explain(1, "x", observations.snapshot.taken_at + 5)
+    assert explained.startswith("zombie for at least 5s: killed by SIGKILL")
+    # under a second there is nothing worth saying about the wait
+    assert observations.zombies[killed.pid].explain(1, "x", observations.snapshot.taken_at).startswith("zombie: ")
 
 
 # The main thread exits with pthread_exit while another thread sleeps: ps shows Zl, and the process is not dead.

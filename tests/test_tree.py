@@ -11,7 +11,7 @@ import pytest
 from conftest import DEADLINE, LIFETIME
 from procwatch.collector import ProcfsCollector
 from procwatch.fake import fake_proc, snapshot_of
-from procwatch.tree import ProcessFilter, Row, build_rows
+from procwatch.tree import FOLDED, GUIDE_LEVELS, ProcessFilter, Row, build_rows, fold_guide
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -40,6 +40,7 @@ def check_well_formed(rows: list[Row]) -> None:
         expected = "".join("│  " if has_next_sibling[a] else "   " for a in ancestors[1:])
         if row.depth:
             expected += "├─ " if has_next_sibling[i] else "└─ "
+        expected = fold_guide(expected)
         assert row.guide == expected, f"row {i} (pid {row.proc.pid}): {row.guide!r} != {expected!r}"
         children = sum(1 for r in rows[i + 1 :] if r.depth == row.depth + 1 and _under(rows, i, r))
         assert row.children == children or row.collapsed
@@ -160,6 +161,14 @@ def test_deep_chain_does_not_recurse():
     chain = [p(1, 0, "init")] + [p(i, i - 1, f"n{i}") for i in range(2, 5002)]
     rows = build_rows(snapshot_of(chain).procs, ProcessFilter(text="n5001"))
     assert len(rows) == 5001 and rows[-1].depth == 5000 and rows[-1].guide.endswith("└─ ")
+
+
+def test_guides_deeper_than_the_limit_fold_their_outer_levels():
+    chain = [p(1, 0, "init")] + [p(i, i - 1, f"n{i}") for i in range(2, 62)] + [p(100, 30, "side")]
+    rows = build_rows(snapshot_of(chain).procs)
+    check_well_formed(rows)
+    deepest = rows[-1] if rows[-1].proc.pid == 61 else next(r for r in rows if r.proc.pid == 61)
+    assert deepest.depth == 60 and len(deepest.guide) == 3 * GUIDE_LEVELS and deepest.guide.startswith(FOLDED)
 
 
 def test_real_snapshot_is_well_formed():
