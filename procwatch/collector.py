@@ -144,15 +144,6 @@ class ProcfsCollector:
         self._last_time: float | None = None
         self.notes = visibility_notes(proc)
 
-    # Views of the per-identity caches (the tests check that they hold only live identities).
-    @property
-    def _argv(self) -> dict[Identity, tuple[str, tuple[str, ...]]]:
-        return {(p.pid, p.start_ticks): (p.name, p.argv) for _, p in self._seen.values()}
-
-    @property
-    def _ticks(self) -> dict[Identity, int]:
-        return {(p.pid, p.start_ticks): p.cpu_ticks for _, p in self._seen.values()}
-
     def _boot_time(self) -> float:
         for line in _read(f"{self.proc}/stat").splitlines():
             if line.startswith(b"btime "):
