@@ -37,6 +37,12 @@ class SnapshotReady(Message):
         self.update = update
 
 
+class SweepFailed(Message):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+
 class SandboxNews(Message):
     """A sandbox event, forwarded from its reader thread."""
 
@@ -180,7 +186,10 @@ class ProcwatchApp(App[int]):
         self.post_message(SnapshotReady(update))  # thread-safe
 
     def _poller_error(self, error: BaseException) -> None:
-        self.call_from_thread(self.say, f"sweep failed: {error!r}", severity="error")
+        self.post_message(SweepFailed(error))  # thread-safe, and never blocks the poller (unlike call_from_thread)
+
+    def on_sweep_failed(self, message: SweepFailed) -> None:
+        self.say(f"sweep failed: {message.error!r}", severity="error")
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         update = message.update

@@ -347,3 +347,22 @@ async def test_command_line_presets_show_in_the_filter_bar_and_long_lines_scroll
         assert table(app).render_line(0).text.startswith(HEADER[16:30])
         await pilot.press("shift+left")
         assert round(table(app).scroll_x) == 8
+
+
+async def test_a_failing_sweep_is_reported_and_the_next_one_still_runs():
+    class Flaky(FakeCollector):
+        def sweep(self):
+            self.sweeps += 1
+            if self.sweeps == 2:
+                raise OSError("proc went away")
+            return self.snapshots[0]
+
+    app = make_app(Flaky())
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        app.poller.refresh_now()
+        await wait_for(pilot, lambda: any("sweep failed" in n and "proc went away" in n for n in notifications(app)),
+                       what="the failure notice")
+        seen = app.updates
+        app.poller.refresh_now()
+        await wait_for(pilot, lambda: app.updates > seen, what="a sweep after the failure")
