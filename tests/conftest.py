@@ -181,6 +181,29 @@ def own_children() -> list[int]:
     return found
 
 
+def descendants(root: int) -> list[tuple[int, int]]:
+    """(pid, start time) of every live or zombie descendant of root, from one pass over /proc."""
+    parent_of: dict[int, int] = {}
+    start_of: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit() and (stat := read_stat(int(name))):
+            parent_of[int(name)], start_of[int(name)] = int(stat[1][1]), int(stat[1][19])
+    found, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parent_of.items():
+            if parent == pid:
+                found.append((child, start_of[child]))
+                frontier.append(child)
+    return found
+
+
+def running(identity: tuple[int, int]) -> bool:
+    """The process with this identity exists and is not a zombie."""
+    stat = read_stat(identity[0])
+    return stat is not None and int(stat[1][19]) == identity[1] and stat[1][0] != "Z"
+
+
 @pytest.fixture
 def no_leftover_children():
     """After the test (and after `children` cleaned up): nothing the test started is left, alive or zombie."""

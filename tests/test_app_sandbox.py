@@ -9,18 +9,16 @@ os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
 from procwatch.app import make_app
 from procwatch.widgets.sandbox_panel import SandboxPanel
+from conftest import own_children, read_stat
 from tui_helpers import row_text, shown_pids, table, wait_for
 
 SIZE = (160, 45)
 
 
 def alive(identity) -> bool:
-    try:
-        with open(f"/proc/{identity[0]}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return False
-    return int(raw[raw.rindex(b")") + 2:].split()[19]) == identity[1]
+    """The identity exists, zombie or not."""
+    stat = read_stat(identity[0])
+    return stat is not None and int(stat[1][19]) == identity[1]
 
 
 def ps_stat(pid: int) -> str:
@@ -89,18 +87,5 @@ async def test_plain_monitoring_starts_no_process():
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.updates >= 2, what="two updates")
         assert app.sandbox is None
-        assert children_of(os.getpid()) == []
+        assert own_children() == []
 
-
-def children_of(parent: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    raw = f.read()
-            except OSError:
-                continue
-            if int(raw[raw.rindex(b")") + 2:].split()[1]) == parent:
-                found.append(int(name))
-    return found

@@ -12,40 +12,9 @@ import time
 
 import pytest
 
+from conftest import descendants, running
+
 LEAVE_ALT_SCREEN = b"\x1b[?1049l"
-
-
-def identities_below(root: int) -> list[tuple[int, int]]:
-    """(pid, start time) of every live descendant of root, read from /proc."""
-    parents: dict[int, int] = {}
-    starts: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    raw = f.read()
-            except OSError:
-                continue
-            fields = raw[raw.rindex(b")") + 2:].split()
-            parents[int(name)], starts[int(name)] = int(fields[1]), int(fields[19])
-    found, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid:
-                found.append((child, starts[child]))
-                frontier.append(child)
-    return found
-
-
-def alive(identity: tuple[int, int]) -> bool:
-    try:
-        with open(f"/proc/{identity[0]}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return False
-    fields = raw[raw.rindex(b")") + 2:].split()
-    return int(fields[19]) == identity[1] and fields[0] != b"Z"
 
 
 class Terminal:
@@ -122,7 +91,7 @@ def test_ending_restores_the_terminal_and_leaves_no_demo(terminal, how):
     t.wait_for(b"processes")
     t.send(b"z")  # a zombie demo: a supervisor, a parent and its zombie child
     t.wait_for(b"os._exit(3)")
-    demos = identities_below(t.pid)
+    demos = descendants(t.pid)
     assert len(demos) >= 3
     mark = len(t.output)
     if how.startswith("SIG"):
@@ -136,9 +105,9 @@ def test_ending_restores_the_terminal_and_leaves_no_demo(terminal, how):
     else:
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     deadline = time.monotonic() + 2
-    while any(alive(d) for d in demos) and time.monotonic() < deadline:
+    while any(running(d) for d in demos) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [d for d in demos if alive(d)], "sandbox processes outlived procwatch"
+    assert not [d for d in demos if running(d)], "sandbox processes outlived procwatch"
 
 
 def test_sigkill_of_procwatch_still_ends_every_demo(terminal):
@@ -148,10 +117,10 @@ def test_sigkill_of_procwatch_still_ends_every_demo(terminal):
     t.wait_for(b"os._exit(3)")
     t.send(b"o")
     t.wait_for(b"orphan")
-    demos = identities_below(t.pid)
+    demos = descendants(t.pid)
     os.kill(t.pid, signal.SIGKILL)
     t.wait_exit()
     deadline = time.monotonic() + 2
-    while any(alive(d) for d in demos) and time.monotonic() < deadline:
+    while any(running(d) for d in demos) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [d for d in demos if alive(d)], "sandbox processes outlived a SIGKILLed procwatch"
+    assert not [d for d in demos if running(d)], "sandbox processes outlived a SIGKILLed procwatch"
