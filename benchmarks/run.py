@@ -455,6 +455,7 @@ class TmuxPane:
         self.pane_pid: int | None = None
         self.server_pid: int | None = None
         self.pane_start = self.server_start = None
+        self.socket_path: str | None = None
 
     def _tmux(self, *args: str, check: bool = True) -> str:
         return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True,
@@ -467,6 +468,7 @@ class TmuxPane:
         self._tmux("new-session", "-d", "-s", "bench", "-x", str(self.size[0]), "-y", str(self.size[1]), command)
         try:
             self.server_pid = int(self._tmux("display-message", "-p", "-t", "bench", "#{pid}").strip())
+            self.socket_path = self._tmux("display-message", "-p", "-t", "bench", "#{socket_path}").strip() or None
             self.pane_pid = int(self._tmux("list-panes", "-t", "bench", "-F", "#{pane_pid}").strip())
             self.server_start, self.pane_start = start_ticks(self.server_pid), start_ticks(self.pane_pid)
         except BaseException:
@@ -516,6 +518,12 @@ class TmuxPane:
                     killed = True
                 time.sleep(0.02)
         self.pane_pid = self.server_pid = None
+        if self.socket_path and os.path.basename(self.socket_path) == self.socket:  # the server left its socket
+            try:
+                os.unlink(self.socket_path)
+            except OSError:
+                pass
+        self.socket_path = None
 
 
 def measure_tui_cpu(argv: list[str], window: float, warmup: float = 4.0) -> tuple[float, int | None, int | None]:
