@@ -207,7 +207,7 @@ class ProcwatchApp(App[int]):
                 demos = self.sandbox.demos()
                 self.query_one(SandboxPanel).show_demos(demos, update.observations.snapshot.procs)
                 table.labels = self._sandbox_labels(demos)
-            self.query_one(SummaryBar).update(summary_text(update, self.poller.paused, self.interval))
+            self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval))
         self.updates += 1
 
     @on(ProcessTable.CursorMoved)
@@ -298,7 +298,7 @@ class ProcwatchApp(App[int]):
         if not self.poller.paused:
             self.poller.refresh_now()
         if self.last:
-            self.query_one(SummaryBar).update(summary_text(self.last, self.poller.paused, self.interval))
+            self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval))
 
     def action_interval(self, step: int) -> None:
         index = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - self.interval))

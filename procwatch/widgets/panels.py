@@ -44,6 +44,13 @@ def summary_text(update: Update, paused: bool, interval: float) -> Text:
 
 class SummaryBar(Static):
     DEFAULT_CSS = "SummaryBar { height: 1; background: $panel; color: $text; padding: 0 1; }"
+    _shown: Text | None = None
+
+    def show(self, text: Text) -> None:
+        """One line of fixed height: no layout pass, and nothing at all when the text is unchanged."""
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
 
 
 class FilterBar(Horizontal):
@@ -164,11 +171,11 @@ def details_text(p: ProcInfo, observations: Observations) -> Text:
 class DetailsPanel(Static):
     DEFAULT_CSS = """
     DetailsPanel { height: 30%; min-height: 6; max-height: 14; border-top: solid $primary; padding: 0 1; overflow-y: auto; }
-    DetailsPanel.hidden { display: none; }
     """
+    _shown: Text | None = None
 
     def show_process(self, p: ProcInfo | None, observations: Observations | None) -> None:
-        if p is None or observations is None:
-            self.update(Text("no process selected"))
-        else:
-            self.update(details_text(p, observations))
+        text = Text("no process selected") if p is None or observations is None else details_text(p, observations)
+        if text != self._shown:  # most refreshes change nothing here: skip the layout pass
+            self._shown = text
+            self.update(text)
