@@ -348,7 +348,6 @@ class ProcwatchApp(App[int]):
             return ""
         return details_text(table.selected, self.last.observations).plain
 
-
     # -- sandbox --------------------------------------------------------------------------------------------
     def action_toggle_sandbox(self) -> None:
         if not self.sandbox_enabled:
@@ -397,10 +396,13 @@ class ProcwatchApp(App[int]):
         except SandboxError as refused:
             self.call_from_thread(self._sandbox_refused, refused)
             return
+        except Exception as error:  # noqa: BLE001 - a worker's error would otherwise vanish silently
+            self.call_from_thread(self._sandbox_refused, f"the {recipe} demo failed: {error!r}")
+            return
         self._select_when_seen = demo.pid
         self.poller.refresh_now()
 
-    def _sandbox_refused(self, refused: Exception) -> None:
+    def _sandbox_refused(self, refused: Exception | str) -> None:
         self.query_one(SandboxPanel).narrate(f"refused: {refused}")
         self.say(str(refused), severity="warning", timeout=6)
 
