@@ -144,8 +144,10 @@ def details_text(p: ProcInfo, observations: Observations) -> Text:
                         "Zl). It becomes a zombie when the last thread exits.\n")
         else:
             text.append("Zombie: ", style="bold")
-            text.append(f"{zombie.status}, unreaped for {'at least ' if zombie.seen_at_start else ''}"
-                        f"{format_duration(now - zombie.since)}. Parent {parent_label} must call wait() to collect "
+            waited = now - zombie.since
+            text.append(f"{zombie.status}, unreaped" + (
+                f" for {'at least ' if zombie.seen_at_start else ''}{format_duration(waited)}" if waited >= 1 else "")
+                + f". Parent {parent_label} must call wait() to collect "
                         f"it. Killing a zombie does nothing: it is already dead. It goes away when its parent reaps "
                         f"it, or when the parent exits and init (or a subreaper) adopts and reaps it.\n")
     unreaped = observations.unreaped.get(p.pid)
