@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from collections import Counter
@@ -173,6 +174,7 @@ class ProcwatchApp(App[int]):
         self.poller.start()
 
     def on_unmount(self) -> None:
+        gc.unfreeze()  # hand back what on_snapshot_ready froze (matters where apps come and go: the tests)
         self.poller.stop()
         if self.sandbox is not None:
             self.sandbox.close()
@@ -208,6 +210,11 @@ class ProcwatchApp(App[int]):
                 self.query_one(SandboxPanel).show_demos(demos, update.observations.snapshot.procs)
                 table.labels = self._sandbox_labels(demos)
             self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval))
+        if self.updates == 0:
+            # Move everything alive now (Textual's widgets, styles, caches: ~100k objects) out of the cyclic GC's
+            # reach. Measured at 10,000 processes: full collections 52 -> 15-26 ms, the largest UI stall 57 -> 18-30
+            # ms. Refcounting still frees these objects; only cyclic garbage among them would stay.
+            gc.freeze()
         self.updates += 1
 
     @on(ProcessTable.CursorMoved)
