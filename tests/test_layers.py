@@ -59,3 +59,27 @@ def test_engine_sources_have_no_textual_import():
             stripped = line.strip()
             if stripped.startswith(("import ", "from ")):
                 assert "textual" not in stripped and "rich" not in stripped.split()[1], f"{name}.py: {stripped}"
+
+
+NON_UI = ["poller", "present", "actions", "sandbox/__init__", "sandbox/client", "sandbox/demos", "sandbox/recipes",
+          "sandbox/supervisor", "sandbox/_sys"]
+
+
+def test_non_ui_modules_do_not_import_textual():
+    """Only procwatch/app.py and procwatch/widgets/ talk to Textual; the poller, the presentation helpers, the
+    signal actions and the whole sandbox do not (checked statically and in a fresh interpreter)."""
+    import pathlib
+
+    for name in NON_UI:
+        source = (pathlib.Path(REPO) / "procwatch" / f"{name}.py").read_text()
+        for line in source.splitlines():
+            words = line.split()
+            if words[:1] in (["import"], ["from"]) and len(words) > 1:
+                assert words[1].split(".")[0] != "textual", f"{name}.py: {line.strip()}"
+    modules = ", ".join(repr("procwatch." + name.replace("/", ".").removesuffix(".__init__")) for name in NON_UI)
+    code = f"import importlib, sys\nfor m in ({modules}):\n    importlib.import_module(m)\n" \
+           "assert not [m for m in sys.modules if m.split('.')[0] == 'textual']\nprint('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                            timeout=DEADLINE * 3)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
