@@ -45,6 +45,16 @@ def wait_until(predicate: Callable[[], T], timeout: float = DEADLINE, what: str 
         pause = min(pause * 2, 0.05)
 
 
+def poll(predicate: Callable[[], T], timeout: float = 3.0, interval: float = 0.01) -> T:
+    """The predicate's last value, polled until it is truthy or the time is up (the caller asserts on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
 def read_stat(pid: int) -> tuple[str, list[str]] | None:
     """(comm, fields from field 3 on) straight from /proc, or None when the process is gone."""
     try:

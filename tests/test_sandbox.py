@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from conftest import poll
 from procwatch.sandbox import RECIPES, Sandbox, SandboxEvent, SandboxRefused
 from procwatch.sandbox import _sys
 
@@ -31,13 +32,8 @@ def ps_stat(pid: int) -> str:
     return out.stdout.strip()
 
 
-def wait_for(pred, timeout: float = 3.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
+def wait_for(pred, timeout: float = 3.0):
+    return poll(pred, timeout)
 
 
 class Log:
@@ -76,8 +72,7 @@ def nothing_left_behind():
     assert not left, f"sandbox processes left behind: {left}"
 
 
-@pytest.fixture(scope="module")
-def shared():
+def _sandbox_with_log():
     log = Log()
     sb = Sandbox(on_event=log)
     try:
@@ -87,15 +82,8 @@ def shared():
         sb.close()
 
 
-@pytest.fixture
-def fresh():
-    log = Log()
-    sb = Sandbox(on_event=log)
-    try:
-        yield sb, log
-    finally:
-        _track(sb)
-        sb.close()
+shared = pytest.fixture(scope="module", name="shared")(_sandbox_with_log)
+fresh = pytest.fixture(name="fresh")(_sandbox_with_log)
 
 
 def _group(sb: Sandbox, demo) -> list:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import poll
+
 from procwatch.sandbox import RECIPES
 from procwatch.sandbox import _sys
 
@@ -86,13 +88,8 @@ def left(ids) -> list:
     return [(i, _sys.ps_stat(i[0]), _sys.ppid_of(i[0])) for i in ids if alive(i)]
 
 
-def wait_for(pred, timeout: float = 2.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
+def wait_for(pred, timeout: float = 2.0):
+    return poll(pred, timeout)
 
 
 class Owner:
