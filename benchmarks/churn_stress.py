@@ -167,8 +167,8 @@ def rss_bytes() -> int:
 
 async def measure(seconds: float, rate: float, interval: float) -> dict:
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
-    from procwatch.app import make_app
-    from procwatch.collector import make_collector
+    from procwatch.ui.app import make_app
+    from procwatch.view.collectors import make_collector
 
     collector = make_collector()
     sweeps: list[tuple[float, int]] = []  # (sweep seconds, processes)

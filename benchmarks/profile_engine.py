@@ -35,10 +35,10 @@ def timed(fn, passes: int = 7) -> float:
 
 
 def breakdown() -> list[tuple[str, float]]:
-    from procwatch.collector import ProcfsCollector, _read, parse_argv, parse_stat, parse_status
-    from procwatch.lineage import Lineage
-    from procwatch.model import ProcInfo
-    from procwatch.tree import build_rows, children_map
+    from procwatch.engine.collector import ProcfsCollector, _read, parse_argv, parse_stat, parse_status
+    from procwatch.engine.lineage import Lineage
+    from procwatch.engine.model import ProcInfo
+    from procwatch.engine.tree import build_rows, children_map
 
     def rd(path: str) -> bytes:  # other sessions' processes come and go while we measure
         try:
@@ -124,9 +124,9 @@ def main(argv: list[str]) -> int:
         if args.pyinstrument:
             from pyinstrument import Profiler
 
-            from procwatch.collector import ProcfsCollector
-            from procwatch.lineage import Lineage
-            from procwatch.tree import build_rows
+            from procwatch.engine.collector import ProcfsCollector
+            from procwatch.engine.lineage import Lineage
+            from procwatch.engine.tree import build_rows
 
             collector, lineage = ProcfsCollector(), Lineage()
             lineage.observe(collector.sweep())

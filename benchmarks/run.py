@@ -181,7 +181,8 @@ class Context:
 
 
 def section_sweep(ctx: Context) -> list[list[str]]:
-    from procwatch.collector import ProcfsCollector, PsutilCollector
+    from procwatch.engine.collector import ProcfsCollector
+from procwatch.view.collectors import PsutilCollector
 
     collector = ProcfsCollector()
     snapshot = collector.sweep()  # warm the cmdline cache: steady state is what runs every second
@@ -217,9 +218,9 @@ def section_sweep(ctx: Context) -> list[list[str]]:
 
 
 def section_build(ctx: Context) -> list[list[str]]:
-    from procwatch.collector import ProcfsCollector
-    from procwatch.lineage import Lineage
-    from procwatch.tree import ProcessFilter, build_rows
+    from procwatch.engine.collector import ProcfsCollector
+    from procwatch.engine.lineage import Lineage
+    from procwatch.engine.tree import ProcessFilter, build_rows
 
     collector = ProcfsCollector()
     lineage = Lineage()
@@ -302,9 +303,9 @@ def section_rss(ctx: Context) -> list[list[str]]:
 
 def rss_worker(sweeps: int) -> dict:
     """In a fresh interpreter: import the engine, then sweep + observe + build_rows `sweeps` times."""
-    from procwatch.collector import ProcfsCollector
-    from procwatch.lineage import Lineage
-    from procwatch.tree import build_rows
+    from procwatch.engine.collector import ProcfsCollector
+    from procwatch.engine.lineage import Lineage
+    from procwatch.engine.tree import build_rows
 
     baseline = proc_status_kib(os.getpid(), "VmHWM")  # this mm's own high-water mark (fresh since exec)
     collector, lineage = ProcfsCollector(), Lineage()
@@ -329,12 +330,12 @@ def make_headless_app(interval: float = 1.0):
     try:
         from procwatch import app as app_module
     except Exception as error:  # noqa: BLE001 - the TUI may be half-written: any import error means "not yet"
-        raise Skip(f"procwatch.app is not importable ({type(error).__name__}: {error})") from None
-    from procwatch.collector import make_collector
+        raise Skip(f"procwatch.ui.app is not importable ({type(error).__name__}: {error})") from None
+    from procwatch.view.collectors import make_collector
 
     factory = getattr(app_module, "make_app", None)
     if factory is None:
-        raise Skip("procwatch.app has no make_app(collector=...) factory yet")
+        raise Skip("procwatch.ui.app has no make_app(collector=...) factory yet")
     wanted = {"collector": make_collector(), "interval": interval, "sandbox": False}
     accepted = inspect.signature(factory).parameters
     if "collector" not in accepted:
@@ -437,11 +438,11 @@ def app_launch_problem() -> str | None:
     """Why the TUI cannot be launched yet (None when it can)."""
     if not Path(PROCWATCH).exists():
         return f"{PROCWATCH} not found"
-    probe = subprocess.run([PYTHON, "-c", "import procwatch.app as a; assert hasattr(a, 'run_app')"],
+    probe = subprocess.run([PYTHON, "-c", "import procwatch.ui.app as a; assert hasattr(a, 'run_app')"],
                            capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["?"])[-1]
-        return f"procwatch.app is not importable yet ({last[:160]})"
+        return f"procwatch.ui.app is not importable yet ({last[:160]})"
     return None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import math
 import os
 import pwd
@@ -11,7 +10,7 @@ import sys
 from typing import Sequence
 
 from procwatch import __version__
-from procwatch.stat import STATE_LETTERS, STATE_NAMES, format_stat
+from procwatch.engine.stat import STATE_LETTERS
 
 SORT_CHOICES = ("pid", "cpu", "mem", "name")
 
@@ -80,104 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_once(args: argparse.Namespace, process_filter, out=None) -> int:
-    # One sweep allocates a few records per process and frees nothing: the cyclic GC would only rescan them (~3 %).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _run_once(args, process_filter, out)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _run_once(args: argparse.Namespace, process_filter, out=None) -> int:
-    from procwatch.collector import make_collector
-    from procwatch.lineage import Lineage
-    from procwatch.tree import build_rows
-
-    out = out if out is not None else sys.stdout  # looked up per call: redirect_stdout, capsys
-    snapshot = make_collector().sweep()
-    observations = Lineage().observe(snapshot)
-    rows = build_rows(snapshot.procs, process_filter, sort=args.sort)
-    for note in snapshot.notes:
-        print(f"procwatch: {note}", file=sys.stderr)
-    if args.json:
-        import json
-
-        # dumps, not dump: json.dump streams through the pure-Python encoder, dumps uses the C one (same text).
-        out.write(json.dumps([row_json(row, observations) for row in rows]))
-        out.write("\n")
-        return 0
-    from procwatch.text import printable
-
-    width = 0
-    if out.isatty():
-        import shutil
-
-        width = shutil.get_terminal_size().columns
-    commands = [" ".join(row[0][18]) if row[0][18] else f"[{row[0][17]}]" for row in rows]  # ProcInfo.cmdline
-    everything = " ".join(commands)  # printable() escapes single characters: one pass tells for all
-    if printable(everything) != everything:  # some command needs escaping (rare): check each one
-        commands = [printable(command) for command in commands]
-    lines = [f"{'PID':>7} {'USER':<10} {'STAT':<6} COMMAND"]
-    append = lines.append
-    users: dict[str, str] = {}  # user name -> its padded, escaped column
-    zombies, unreaped, orphans = observations.zombies, observations.unreaped, observations.orphans
-    for row, command in zip(rows, commands):
-        p = row[0]
-        pid, user = p[0], p[4]
-        column = users.get(user)
-        if column is None:
-            column = users[user] = f"{printable(user)[:10]:<10}"
-        line = f"{pid:>7} {column} {format_stat(p):<6} {row[2]}{command}"
-        if row[3] or pid in zombies or pid in unreaped or pid in orphans:
-            markers = row_markers(row, observations)
-            if markers:
-                line += "  " + "  ".join(f"<{printable(m)}>" for m in markers)
-        append(line[:width] if width else line)
-    out.write("\n".join(lines) + "\n")
-    return 0
-
-
-def row_markers(row, observations) -> list[str]:
-    """Zombie, orphan, unreaped-children and context markers in words (so they survive any terminal)."""
-    p = row.proc
-    markers = []
-    zombie = observations.zombies.get(p.pid)
-    if zombie is not None:
-        parent = observations.snapshot.get(p.ppid)
-        markers.append(zombie.explain(p.ppid, parent.name if parent else "?", observations.snapshot.taken_at))
-    unreaped = observations.unreaped.get(p.pid)
-    if unreaped is not None:
-        markers.append(f"parent of {unreaped.count} unreaped zombie{'s' if unreaped.count > 1 else ''}")
-    orphan = observations.orphans.get(p.pid)
-    if orphan is not None:
-        markers.append(orphan.explain())
-    if row.context:
-        markers.append("context: ancestor of a match")
-    return markers
-
-
-def row_json(row, observations) -> dict:
-    p = row.proc
-    orphan = observations.orphans.get(p.pid)
-    zombie = observations.zombies.get(p.pid)
-    unreaped = observations.unreaped.get(p.pid)
-    return {
-        "pid": p.pid, "ppid": p.ppid, "user": p.user, "uid": p.uid, "stat": format_stat(p),
-        "state": STATE_NAMES.get(p.state, p.state), "name": p.name,
-        "cmdline": " ".join(p.argv), "argv": list(p.argv),
-        "zombie": p.state == "Z", "zombie_threads_alive": bool(zombie and zombie.threads_alive),
-        "exit_status": zombie.status if zombie else None,
-        "unreaped_children": unreaped.count if unreaped else 0,
-        "orphan": orphan is not None, "orphan_evidence": orphan.explain() if orphan else None,
-        "depth": row.depth, "context": row.context,
-        "nice": p.nice, "threads": p.threads, "session": p.session, "pgrp": p.pgrp, "tpgid": p.tpgid,
-        "rss": p.rss, "started": p.started, "kernel_thread": p.kernel_thread,
-    }
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -187,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--json goes with --once")
         if args.once and args.theme is not None:
             raise UsageError("--theme is for the TUI; --once prints plain text")
-        from procwatch.tree import ProcessFilter
+        from procwatch.engine.tree import ProcessFilter
 
         process_filter = ProcessFilter(
             users=parse_users(args.user) if args.user is not None else frozenset(),
@@ -200,11 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.once:
         try:
+            from procwatch.report import run_once
+
             return run_once(args, process_filter)
         except BrokenPipeError:  # `procwatch --once | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-    from procwatch.app import run_app
+    from procwatch.ui.app import run_app
 
     return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,
                    sandbox=not args.no_sandbox)

@@ -17,9 +17,9 @@ os.environ["TEXTUAL_ANIMATIONS"] = "none"
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from procwatch.app import make_app  # noqa: E402
-from procwatch.fake import FakeCollector  # noqa: E402
-from procwatch.widgets.process_table import ProcessTable  # noqa: E402
+from procwatch.ui.app import make_app  # noqa: E402
+from procwatch.engine.fake import FakeCollector  # noqa: E402
+from procwatch.ui.widgets.process_table import ProcessTable  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -42,7 +42,7 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = (), se
 
 async def shoot_sandbox(name: str = "sandbox", size: tuple[int, int] = (160, 45)) -> Path:
     """The sandbox needs real processes: real demos, the real collector, filtered to the demos."""
-    from procwatch.tree import ProcessFilter
+    from procwatch.engine.tree import ProcessFilter
 
     app = make_app(process_filter=ProcessFilter(text="demo-"), interval=0.25, theme="textual-dark")
     try:

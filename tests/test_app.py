@@ -12,11 +12,11 @@ os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 import pytest
 from textual.widgets import OptionList
 
-from procwatch.actions import start_ticks
-from procwatch.app import make_app
-from procwatch.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
-from procwatch.widgets.panels import DetailsPanel, FilterBar, SummaryBar
-from procwatch.widgets.screens import ConfirmScreen, HelpScreen, PickerScreen, SignalScreen
+from procwatch.engine.procfs import start_ticks
+from procwatch.ui.app import make_app
+from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
+from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar
+from procwatch.ui.widgets.screens import ConfirmScreen, HelpScreen, PickerScreen, SignalScreen
 from tui_helpers import next_update, notifications, row_text, shown_pids, table, wait_for
 
 SIZE = (120, 36)
@@ -154,7 +154,7 @@ async def test_collapsed_state_survives_refresh_and_mouse_click_on_guide_toggles
         await started(pilot, app)
         index = shown_pids(app).index(420)
         row = table(app).rows[index]
-        from procwatch.widgets.process_table import COMMAND_COLUMN
+        from procwatch.ui.widgets.process_table import COMMAND_COLUMN
         await pilot.click(table(app), offset=(COMMAND_COLUMN + len(row.guide), index + 1))
         await wait_for(pilot, lambda: 421 not in shown_pids(app), what="click collapse")
         await next_update(pilot, app)
@@ -330,7 +330,7 @@ async def test_end_to_end_real_zombie_appears_with_marker():
 
 
 async def test_command_line_presets_show_in_the_filter_bar_and_long_lines_scroll_sideways():
-    from procwatch.tree import ProcessFilter
+    from procwatch.engine.tree import ProcessFilter
 
     app = demo_app(process_filter=ProcessFilter(users=frozenset(["www-data"])), sort="mem", theme="textual-light")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -343,7 +343,7 @@ async def test_command_line_presets_show_in_the_filter_bar_and_long_lines_scroll
         assert table(app).max_scroll_x > 0
         await pilot.press("shift+right", "shift+right")
         assert round(table(app).scroll_x) == 16
-        from procwatch.widgets.process_table import HEADER
+        from procwatch.ui.widgets.process_table import HEADER
         assert table(app).render_line(0).text.startswith(HEADER[16:30])
         await pilot.press("shift+left")
         assert round(table(app).scroll_x) == 8

@@ -7,8 +7,8 @@ import subprocess
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
-from procwatch.app import make_app
-from procwatch.widgets.sandbox_panel import SandboxPanel
+from procwatch.ui.app import make_app
+from procwatch.ui.widgets.sandbox_panel import SandboxPanel
 from conftest import own_children, read_stat
 from tui_helpers import row_text, shown_pids, table, wait_for
 

@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import procwatch.collector as collector_module
+import procwatch.engine.procfs as collector_module
 from conftest import LIFETIME, PY_SLEEP, PY_THREADS, PYTHON, ps_stat, read_stat, wait_state, wait_until
-from procwatch.collector import ProcfsCollector, PsutilCollector, UserNames, parse_argv, parse_stat
-from procwatch.stat import format_stat
-from procwatch.text import printable
+from procwatch.engine.collector import ProcfsCollector, UserNames
+from procwatch.engine.procfs import parse_argv, split_stat as parse_stat
+from procwatch.view.collectors import PsutilCollector
+from procwatch.engine.stat import format_stat
+from procwatch.engine.escape import printable
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -137,7 +139,7 @@ def test_process_exiting_between_listing_and_reading(children, monkeypatch, capf
 def test_process_exiting_between_stat_and_status(children, monkeypatch, capfd):
     """A real race made deterministic: the child dies right after its stat was read."""
     proc = children.sleeper()
-    real_read = collector_module._read
+    real_read = collector_module.read
 
     def read_then_kill(path, *args):
         data = real_read(path, *args)
@@ -146,7 +148,7 @@ def test_process_exiting_between_stat_and_status(children, monkeypatch, capfd):
             proc.wait()
         return data
 
-    monkeypatch.setattr(collector_module, "_read", read_then_kill)
+    monkeypatch.setattr(collector_module, "read", read_then_kill)
     snapshot = ProcfsCollector().sweep()
     assert proc.returncode == -signal.SIGKILL
     assert proc.pid not in snapshot.procs
@@ -155,14 +157,14 @@ def test_process_exiting_between_stat_and_status(children, monkeypatch, capfd):
 
 def test_permission_errors_give_partial_records(children, monkeypatch):
     proc = children.python(PY_THREADS)
-    real_read = collector_module._read
+    real_read = collector_module.read
 
     def denied(path, *args):
         if path.endswith(("/status", "/cmdline")):
             raise PermissionError(13, "Permission denied", path)
         return real_read(path, *args)
 
-    monkeypatch.setattr(collector_module, "_read", denied)
+    monkeypatch.setattr(collector_module, "read", denied)
     snapshot = ProcfsCollector().sweep()
     p = snapshot.get(proc.pid)
     assert p is not None

@@ -10,10 +10,10 @@ import subprocess
 
 import pytest
 
-import procwatch.collector as collector_module
+import procwatch.engine.procfs as collector_module
 from conftest import LIFETIME, read_line
-from procwatch.collector import ProcfsCollector
-from procwatch.stat import format_stat
+from procwatch.engine.collector import ProcfsCollector
+from procwatch.engine.stat import format_stat
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -60,7 +60,7 @@ def fake(tmp_path):
 
 def count_reads(monkeypatch) -> dict[str, int]:
     counts = {"stat": 0, "status": 0, "cmdline": 0}
-    real_read = collector_module._read
+    real_read = collector_module.read
 
     def counting(path, *args):
         kind = path.rsplit("/", 1)[-1]
@@ -68,7 +68,7 @@ def count_reads(monkeypatch) -> dict[str, int]:
             counts[kind] += 1
         return real_read(path, *args)
 
-    monkeypatch.setattr(collector_module, "_read", counting)
+    monkeypatch.setattr(collector_module, "read", counting)
     return counts
 
 

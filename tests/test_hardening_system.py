@@ -20,8 +20,8 @@ import pytest
 from rich.cells import cell_len
 
 from conftest import DEADLINE, LIFETIME, REPO, read_stat, wait_state
-from procwatch.app import make_app
-from procwatch.widgets.process_table import COMMAND_COLUMN
+from procwatch.ui.app import make_app
+from procwatch.ui.widgets.process_table import COMMAND_COLUMN
 from tui_helpers import row_text, shown_pids, table, wait_for
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))

@@ -12,11 +12,11 @@ os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 from rich.cells import cell_len
 from textual.color import Color
 
-from procwatch.app import make_app
-from procwatch.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
-from procwatch.text import printable
-from procwatch.widgets.panels import DetailsPanel
-from procwatch.widgets.process_table import COMMAND_COLUMN, COMMAND_LIMIT, HEADER
+from procwatch.ui.app import make_app
+from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
+from procwatch.engine.escape import printable
+from procwatch.ui.widgets.panels import DetailsPanel
+from procwatch.ui.widgets.process_table import COMMAND_COLUMN, COMMAND_LIMIT, HEADER
 from tui_helpers import next_update, notifications, row_text, shown_pids, table, wait_for
 
 SIZE = (120, 36)
@@ -323,7 +323,7 @@ async def test_resize_storm_while_refreshing():
 # ---------------------------------------------------------------------------------------------------------------
 
 async def test_filter_with_control_characters_and_markup_is_shown_escaped():
-    from procwatch.tree import ProcessFilter
+    from procwatch.engine.tree import ProcessFilter
 
     hostile = "\x1b]52;c;SGVsbG8=\x07[@click=app.quit]\u202e\n"
     app = make_app(FakeCollector([snapshot_of(demo_processes())]), process_filter=ProcessFilter(text=hostile))

@@ -10,10 +10,12 @@ import subprocess
 import pytest
 
 from conftest import LIFETIME, PYTHON, ps_stat, read_line, read_stat, wait_state, wait_until
-from procwatch.collector import ProcfsCollector
-from procwatch.fake import FAKE_NOW, fake_proc, snapshot_of
-from procwatch.lineage import Lineage, format_duration, static_orphan
-from procwatch.stat import decode_wait_status, format_stat
+from procwatch.engine.collector import ProcfsCollector
+from procwatch.engine.fake import FAKE_NOW, fake_proc, snapshot_of
+from procwatch.engine.lineage import BecameZombie, Lineage, Reparented, StateChanged, static_orphan
+from procwatch.engine.stat import format_stat
+from procwatch.engine.words import explain_orphan, explain_zombie, format_duration
+from procwatch.engine.words import wait_status as decode_wait_status
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -91,10 +93,10 @@ def test_observed_reparenting_to_a_subreaper(children):
     assert (orphan.old_parent, orphan.adopter, orphan.adopter_is_init) == (middle, helper.pid, False)
     helper_name = read_stat(helper.pid)[0]
     assert orphan.old_parent_name == orphan.adopter_name == helper_name  # the middle is a fork of the helper
-    assert "a child subreaper" in orphan.explain() and f"parent {middle}" in orphan.explain()
-    events = [e for e in after.events if e.kind == "reparented"]
-    assert [e.pid for e in events] == [grandchild]
-    assert f"adopted by {helper.pid}" in events[0].text
+    assert "a child subreaper" in explain_orphan(orphan) and f"parent {middle}" in explain_orphan(orphan)
+    events = [e for e in after.events if isinstance(e, Reparented)]
+    assert [e.identity[0] for e in events] == [grandchild]
+    assert (events[0].old_parent, events[0].new_parent, events[0].adopter_is_init) == (middle, helper.pid, False)
     # the evidence is remembered, not re-detected: it stays on later sweeps
     assert observe(lineage, collector).orphans[grandchild] == orphan
     assert helper.pid not in after.orphans
@@ -125,7 +127,7 @@ def test_static_orphan_rules_on_handmade_snapshots():
     assert (orphan.evidence, orphan.adopter, orphan.adopter_is_init, orphan.session_leader) == (
         "session", 1, True, 200)
     assert (orphan.old_parent, orphan.old_parent_name, orphan.adopter_name) == (None, None, "init")
-    assert "static evidence" in orphan.explain() and "200" in orphan.explain()
+    assert "static evidence" in explain_orphan(orphan) and "200" in explain_orphan(orphan)
     assert static_orphan(snapshot.get(100), snapshot.procs) is None
     assert static_orphan(snapshot.get(3), snapshot.procs) is None
 
@@ -140,13 +142,15 @@ def test_real_zombie_exit_3(children):
     wait_state(proc.pid, "Z")
     second = observe(lineage, collector)
     zombie = second.zombies[proc.pid]
-    assert zombie.status == "exit 3" and not zombie.threads_alive and not zombie.seen_at_start
+    assert decode_wait_status(zombie.exit_code) == "exit 3" and not zombie.threads_alive and not zombie.seen_at_start
     assert zombie.since == second.snapshot.taken_at
     assert second.unreaped[os.getpid()].count == 1
     assert second.unreaped[os.getpid()].oldest_since == zombie.since
-    kinds = {e.kind for e in second.events if e.pid == proc.pid}
-    assert kinds == {"zombie", "state"}
-    explained = zombie.explain(os.getpid(), "python", second.snapshot.taken_at + 75)
+    mine = [e for e in second.events if e.identity[0] == proc.pid]
+    assert {type(e) for e in mine} == {BecameZombie, StateChanged}
+    assert [(e.parent, e.exit_code) for e in mine if isinstance(e, BecameZombie)] == [(os.getpid(), 3 << 8)]
+    assert [e.new for e in mine if isinstance(e, StateChanged)] == ["Z"]
+    explained = explain_zombie(zombie, os.getpid(), "python", second.snapshot.taken_at + 75)
     assert explained.startswith("zombie for 1m15s: exit 3") and f"parent {os.getpid()}" in explained
     assert format_stat(second.snapshot.get(proc.pid)) == ps_stat(proc.pid)
 
@@ -161,14 +165,14 @@ def test_zombie_killed_by_sigkill_and_seen_at_start(children):
     os.kill(killed.pid, signal.SIGKILL)
     wait_state(killed.pid, "Z")
     observations = Lineage().observe(ProcfsCollector().sweep())
-    assert observations.zombies[killed.pid].status == "killed by SIGKILL"
-    assert observations.zombies[first_zombie.pid].status == "exit 0"
+    assert decode_wait_status(observations.zombies[killed.pid].exit_code) == "killed by SIGKILL"
+    assert decode_wait_status(observations.zombies[first_zombie.pid].exit_code) == "exit 0"
     assert observations.zombies[killed.pid].seen_at_start  # already Z when first seen: "at least"
     assert observations.unreaped[os.getpid()].count == 2
-    explained = observations.zombies[killed.pid].explain(1, "x", observations.snapshot.taken_at + 5)
+    explained = explain_zombie(observations.zombies[killed.pid], 1, "x", observations.snapshot.taken_at + 5)
     assert explained.startswith("zombie for at least 5s: killed by SIGKILL")
     # under a second there is nothing worth saying about the wait
-    assert observations.zombies[killed.pid].explain(1, "x", observations.snapshot.taken_at).startswith("zombie: ")
+    assert explain_zombie(observations.zombies[killed.pid], 1, "x", observations.snapshot.taken_at).startswith("zombie: ")
 
 
 # The main thread exits with pthread_exit while another thread sleeps: ps shows Zl, and the process is not dead.
@@ -190,7 +194,7 @@ def test_zl_is_not_a_plain_zombie(children):
     zombie = observations.zombies[proc.pid]
     assert zombie.threads_alive
     assert os.getpid() not in observations.unreaped  # not counted as an unreaped child
-    assert "not dead" in zombie.explain(os.getpid(), "python", observations.snapshot.taken_at)
+    assert "not dead" in explain_zombie(zombie, os.getpid(), "python", observations.snapshot.taken_at)
 
 
 def test_decode_wait_status_units():

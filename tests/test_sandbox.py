@@ -16,7 +16,7 @@ import pytest
 
 from conftest import poll
 from procwatch.sandbox import RECIPES, Sandbox, SandboxEvent, SandboxRefused
-from procwatch.sandbox import _sys
+from procwatch.sandbox import linux as _sys
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux only")
 

@@ -20,7 +20,7 @@ import pytest
 from conftest import poll
 
 from procwatch.sandbox import RECIPES
-from procwatch.sandbox import _sys
+from procwatch.sandbox import linux as _sys
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux only")
 
@@ -36,7 +36,8 @@ if opts.get("drop"):
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
     if os.geteuid() == 0:
         os.setgroups([]); os.setgid(65534); os.setuid(65534)
-from procwatch.sandbox import Sandbox, SandboxRefused, _sys
+from procwatch.sandbox import Sandbox, SandboxRefused
+from procwatch.sandbox import linux as _sys
 import procwatch.sandbox.client as client
 if opts.get("no_precheck"):
     client.precheck = lambda key: None   # let the demo itself try, and fail with the real error

@@ -10,9 +10,9 @@ os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from procwatch.app import make_app
-from procwatch.fake import FakeCollector
-from procwatch.widgets.process_table import ProcessTable
+from procwatch.ui.app import make_app
+from procwatch.engine.fake import FakeCollector
+from procwatch.ui.widgets.process_table import ProcessTable
 from tui_helpers import wait_for
 
 

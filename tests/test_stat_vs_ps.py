@@ -13,9 +13,10 @@ import pytest
 
 from conftest import (DEADLINE, LIFETIME, PY_THREADS, PYTHON, ps_all_stats, ps_stat, wait_state,
                       wait_until)
-from procwatch.collector import ProcfsCollector
-from procwatch.model import ProcInfo
-from procwatch.stat import describe_stat, format_stat, stat_summary, state_model
+from procwatch.engine.collector import ProcfsCollector
+from procwatch.engine.model import ProcInfo
+from procwatch.engine.stat import format_stat
+from procwatch.engine.words import describe_stat, stat_summary, state_model
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 

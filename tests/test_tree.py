@@ -9,9 +9,9 @@ import subprocess
 import pytest
 
 from conftest import DEADLINE, LIFETIME
-from procwatch.collector import ProcfsCollector
-from procwatch.fake import fake_proc, snapshot_of
-from procwatch.tree import FOLDED, GUIDE_LEVELS, ProcessFilter, Row, build_rows, fold_guide
+from procwatch.engine.collector import ProcfsCollector
+from procwatch.engine.fake import fake_proc, snapshot_of
+from procwatch.engine.tree import FOLDED, GUIDE_LEVELS, ProcessFilter, Row, build_rows, fold_guide
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 

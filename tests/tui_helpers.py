@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from procwatch.app import ProcwatchApp
-from procwatch.widgets.process_table import ProcessTable
+from procwatch.ui.app import ProcwatchApp
+from procwatch.ui.widgets.process_table import ProcessTable
 
 
 async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "condition") -> None:

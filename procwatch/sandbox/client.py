@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from procwatch.sandbox import _sys
+from procwatch.sandbox import linux as _sys
 from procwatch.sandbox.recipes import RECIPES, Recipe, precheck
 
 START_TIMEOUT = 10.0  # a fresh interpreter; normally ~50 ms

@@ -25,7 +25,7 @@ import termios
 import threading
 import time
 
-from procwatch.sandbox import _sys
+from procwatch.sandbox import linux as _sys
 from procwatch.sandbox.recipes import NICE_HIGH, R_CPU_SECONDS, RECIPES
 
 HELPER_SIGNALS = {signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD}

@@ -9,7 +9,7 @@ import os
 import resource
 from typing import NamedTuple
 
-from procwatch.sandbox import _sys
+from procwatch.sandbox import linux as _sys
 
 
 class Recipe(NamedTuple):

@@ -36,7 +36,8 @@ import signal
 import sys
 import time
 
-from procwatch.sandbox import _sys, demos
+from procwatch.sandbox import demos
+from procwatch.sandbox import linux as _sys
 from procwatch.sandbox.recipes import RECIPES, precheck
 
 SPAWN_TIMEOUT = 5.0  # the orphan demo alone takes 2 s on purpose

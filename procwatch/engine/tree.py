@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, NamedTuple
 
-from procwatch.model import Identity, ProcInfo
-from procwatch.stat import STATE_LETTERS
+from procwatch.engine.model import Identity, ProcInfo
+from procwatch.engine.stat import STATE_LETTERS
 
 SORT_KEYS: dict[str, Callable[[ProcInfo], object]] = {
     "pid": lambda p: p.pid,

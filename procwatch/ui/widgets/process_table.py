@@ -11,12 +11,13 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from procwatch.lineage import Observations
-from procwatch.model import Identity, ProcInfo
-from procwatch.present import COMMAND_LIMIT, RowFacts, fit_cells, format_bytes, format_elapsed, short_markers
-from procwatch.stat import format_stat
-from procwatch.text import printable
-from procwatch.tree import Row
+from procwatch.engine.lineage import Observations
+from procwatch.engine.model import Identity, ProcInfo
+from procwatch.engine.words import format_bytes, format_elapsed, markers
+from procwatch.view.rows import COMMAND_LIMIT, RowFacts, fit_cells
+from procwatch.engine.stat import format_stat
+from procwatch.engine.escape import printable
+from procwatch.engine.tree import Row
 
 HEADER = f"{'PID':>7} {'USER':<8} {'STAT':<5} {'CPU%':>5} {'RSS':>6} {'TIME':>8}  COMMAND"
 COMMAND_COLUMN = len(HEADER) - len("COMMAND")
@@ -284,9 +285,9 @@ class ProcessTable(ScrollView, can_focus=True):
         if row.collapsed:
             segments.append(Segment(f"▸{row.hidden} ", marker_style))
         segments.append(Segment(command, style))
-        markers = short_markers(p, self.observations) if self.observations else []
+        words = markers(p, self.observations) if self.observations else []
         if row.context:
-            markers.append("context")
-        if markers:
-            segments.append(Segment("  ‹" + "› ‹".join(markers) + "›", marker_style))
+            words.append("context")
+        if words:
+            segments.append(Segment("  ‹" + "› ‹".join(words) + "›", marker_style))
         return Strip(segments)

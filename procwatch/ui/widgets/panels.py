@@ -11,14 +11,17 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from procwatch.actions import read_wchan
-from procwatch.lineage import Observations, format_duration
-from procwatch.model import ProcInfo
-from procwatch.poller import Update
-from procwatch.present import format_bytes, format_elapsed, tty_name
-from procwatch.stat import describe_stat, format_stat, state_model
-from procwatch.text import printable
-from procwatch.tree import ProcessFilter
+from procwatch.engine.procfs import read_wchan
+from procwatch.engine.lineage import Observations
+from procwatch.engine.model import ProcInfo
+from procwatch.engine.stat import format_stat
+from procwatch.engine.words import (
+    describe_stat, explain_orphan, format_bytes, format_duration, format_elapsed, plural, state_model, tty_name,
+    wait_status, zombie_wait,
+)
+from procwatch.view.poller import Update
+from procwatch.engine.escape import printable
+from procwatch.engine.tree import ProcessFilter
 
 
 def summary_text(update: Update, paused: bool, interval: float) -> Text:
@@ -144,21 +147,18 @@ def details_text(p: ProcInfo, observations: Observations) -> Text:
                         "Zl). It becomes a zombie when the last thread exits.\n")
         else:
             text.append("Zombie: ", style="bold")
-            waited = now - zombie.since
-            text.append(f"{zombie.status}, unreaped" + (
-                f" for {'at least ' if zombie.seen_at_start else ''}{format_duration(waited)}" if waited >= 1 else "")
-                + f". Parent {parent_label} must call wait() to collect "
+            text.append(f"{wait_status(zombie.exit_code)}, unreaped{zombie_wait(zombie, now)}. Parent {parent_label} must call wait() to collect "
                         f"it. Killing a zombie does nothing: it is already dead. It goes away when its parent reaps "
                         f"it, or when the parent exits and init (or a subreaper) adopts and reaps it.\n")
     unreaped = observations.unreaped.get(p.pid)
     if unreaped is not None:
         text.append("Parent of zombies: ", style="bold")
-        text.append(f"{unreaped.count} exited child{'ren' if unreaped.count > 1 else ''} not reaped, the oldest for "
+        text.append(f"{plural(unreaped.count, 'exited child', 'exited children')} not reaped, the oldest for "
                     f"{format_duration(now - unreaped.oldest_since)}: this process does not call wait().\n")
     orphan = observations.orphans.get(p.pid)
     if orphan is not None:
         text.append("Orphan: ", style="bold")
-        text.append(printable(orphan.explain()) + "\n")
+        text.append(printable(explain_orphan(orphan)) + "\n")
     if p.state == "D":
         wchan = read_wchan(p.pid)
         text.append("Disk sleep: ", style="bold")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from procwatch.model import ProcInfo, Snapshot
+from procwatch.engine.model import ProcInfo, Snapshot
 
 FAKE_NOW = 1_780_000_000.0  # a fixed clock: snapshots and screenshots must not change from run to run
 

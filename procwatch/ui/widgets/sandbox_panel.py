@@ -13,9 +13,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Label, OptionList, RichLog
 from textual.widgets.option_list import Option
 
-from procwatch.model import ProcInfo
+from procwatch.engine.model import ProcInfo
 from procwatch.sandbox import RECIPES, Demo
-from procwatch.stat import format_stat
+from procwatch.engine.stat import format_stat
 
 
 class SandboxPanel(Vertical):

@@ -1,13 +1,13 @@
 """Lineage: what one sweep cannot tell. Remembers identities across sweeps to find orphans (observed
-re-parenting), how long zombies have waited, and the state changes worth narrating. No Textual here."""
+re-parenting), how long zombies have waited, and the state changes worth narrating, as typed events (values,
+no prose: procwatch.engine.words makes the sentences). Standard library only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
 
-from procwatch.model import Identity, ProcInfo, Snapshot
-from procwatch.stat import decode_wait_status
+from procwatch.engine.model import Identity, ProcInfo, Snapshot
 
 INIT_PID = 1
 
@@ -21,29 +21,14 @@ class Orphan(NamedTuple):
     old_parent_name: str | None
     session_leader: int | None = None
 
-    def explain(self) -> str:
-        adopter = f"{self.adopter} ({self.adopter_name})"
-        kind = "init" if self.adopter_is_init else "a child subreaper"
-        if self.evidence == "reparented":
-            return (f"orphan: parent {self.old_parent} ({self.old_parent_name}) exited; adopted by {adopter}, "
-                    f"{kind} [seen re-parented]")
-        return (f"likely orphan: child of {adopter} but not a session leader, while its session leader "
-                f"{self.session_leader} is alive elsewhere [static evidence]")
 
 
 class Zombie(NamedTuple):
     since: float  # epoch seconds when first seen in Z (an upper bound on how long it has waited)
     seen_at_start: bool  # already Z in the first sweep: it has waited at least this long
-    status: str  # pending wait status, decoded
+    exit_code: int  # the wait status the parent has not collected (stat field 52), e.g. 768 = exit(3)
     threads_alive: bool  # "Zl": the main thread exited, others still run: not dead at all
 
-    def explain(self, parent: int, parent_name: str, now: float) -> str:
-        if self.threads_alive:
-            return ("main thread exited but other threads still run: this process is not dead, "
-                    "so it is not a zombie yet")
-        waited = now - self.since
-        since = f" for {'at least ' if self.seen_at_start else ''}{format_duration(waited)}" if waited >= 1 else ""
-        return f"zombie{since}: {self.status}, waiting for parent {parent} ({parent_name}) to call wait()"
 
 
 class Unreaped(NamedTuple):
@@ -51,11 +36,29 @@ class Unreaped(NamedTuple):
     oldest_since: float
 
 
-class Event(NamedTuple):
+class StateChanged(NamedTuple):
     at: float
-    pid: int
-    kind: str  # "reparented", "zombie", "state"
-    text: str
+    identity: Identity
+    old: str  # kernel state letters
+    new: str
+
+
+class Reparented(NamedTuple):
+    at: float
+    identity: Identity
+    old_parent: int
+    new_parent: int
+    adopter_is_init: bool
+
+
+class BecameZombie(NamedTuple):
+    at: float
+    identity: Identity
+    parent: int
+    exit_code: int
+
+
+Event = StateChanged | Reparented | BecameZombie
 
 
 class _Memory:
@@ -80,16 +83,6 @@ class Observations:
     unreaped: dict[int, Unreaped] = field(default_factory=dict)  # parent pid -> its zombie children
     events: tuple[Event, ...] = ()
 
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
-    return f"{seconds // 86400}d{seconds // 3600 % 24:02d}h"
 
 
 def static_orphan(p: ProcInfo, procs: Mapping[int, ProcInfo]) -> Orphan | None:
@@ -134,25 +127,20 @@ class Lineage:
                     adopter_is_init = p.ppid == INIT_PID
                     memory.orphan = Orphan("reparented", p.ppid, parent_name, adopter_is_init, seen.ppid,
                                            seen.parent_name)
-                    events.append(Event(now, p.pid, "reparented", (
-                        f"parent {seen.ppid} ({seen.parent_name}) exited: {p.pid} ({p.name}) is an orphan, adopted "
-                        f"by {p.ppid} ({parent_name})" + ("" if adopter_is_init else ", a child subreaper"))))
+                    events.append(Reparented(now, identity, seen.ppid, p.ppid, adopter_is_init))
                     memory.ppid, memory.parent_name = p.ppid, parent_name
                 elif parent is not None:
                     memory.parent_name = parent_name
                 if seen.state != p.state:
-                    events.append(Event(now, p.pid, "state", f"{p.pid} ({p.name}) changed {seen.state} -> {p.state}"))
+                    events.append(StateChanged(now, identity, seen.state, p.state))
                     memory.state = p.state
             if p.state == "Z":
                 if memory.zombie_since is None:
                     memory.zombie_since = now
                     memory.zombie_at_start = first
                     if not first:
-                        events.append(Event(now, p.pid, "zombie", (
-                            f"{p.pid} ({p.name}) exited ({decode_wait_status(p.exit_code)}) and its parent "
-                            f"{p.ppid} ({parent_name}) has not called wait(): it is a zombie")))
-                zombie = Zombie(memory.zombie_since, memory.zombie_at_start, decode_wait_status(p.exit_code),
-                                p.threads > 1)
+                        events.append(BecameZombie(now, identity, p.ppid, p.exit_code))
+                zombie = Zombie(memory.zombie_since, memory.zombie_at_start, p.exit_code, p.threads > 1)
                 zombies[p.pid] = zombie
                 if not zombie.threads_alive:
                     count, oldest = unreaped.get(p.ppid, (0, now))

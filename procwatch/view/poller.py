@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from procwatch.collector import Collector
-from procwatch.lineage import Lineage, Observations
-from procwatch.model import Identity
-from procwatch.present import RowFacts
-from procwatch.tree import ProcessFilter, Row, build_rows
+from procwatch.engine.collector import Collector
+from procwatch.engine.lineage import Lineage, Observations
+from procwatch.engine.model import Identity
+from procwatch.view.rows import RowFacts
+from procwatch.engine.tree import ProcessFilter, Row, build_rows
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,19 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Footer
 
-from procwatch.actions import SignalRefused, send_signal
-from procwatch.collector import Collector, make_collector
-from procwatch.poller import Poller, Update, View
-from procwatch.stat import STATE_LETTERS, STATE_WORDS
-from procwatch.text import printable
-from procwatch.tree import ProcessFilter, children_map
-from procwatch.widgets.panels import DetailsPanel, FilterBar, SummaryBar, details_text, summary_text
-from procwatch.widgets.process_table import ProcessTable
-from procwatch.widgets.sandbox_panel import SandboxPanel
-from procwatch.widgets.screens import HelpScreen, JumpScreen, PickerScreen, SignalScreen, state_choices
+from procwatch.engine import words
+from procwatch.engine.procfs import SignalRefused, signal_process
+from procwatch.engine.collector import Collector
+from procwatch.view.collectors import make_collector
+from procwatch.view.poller import Poller, Update, View
+from procwatch.engine.stat import STATE_LETTERS
+from procwatch.engine.words import STATE_WORDS
+from procwatch.engine.escape import printable
+from procwatch.engine.tree import ProcessFilter, children_map
+from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar, details_text, summary_text
+from procwatch.ui.widgets.process_table import ProcessTable
+from procwatch.ui.widgets.sandbox_panel import SandboxPanel
+from procwatch.ui.widgets.screens import HelpScreen, JumpScreen, PickerScreen, SignalScreen, state_choices
 
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -341,12 +344,13 @@ class ProcwatchApp(App[int]):
     def _send_signal(self, proc, name: str | None) -> None:
         if name is None:
             return
+        who = words.process_label(proc.pid, proc.name)
         try:
-            done = send_signal(proc.identity, name, printable(proc.name))
+            signal_process(proc.identity, getattr(signal, f"SIG{name}"))
         except SignalRefused as refused:
-            self.say(str(refused), severity="error", timeout=6)
+            self.say(words.signal_refused(refused, who), severity="error", timeout=6)
             return
-        self.say(done)
+        self.say(words.signal_sent(name, who))
         self.poller.refresh_now()
 
     def details_of_selected(self) -> str:

@@ -159,7 +159,7 @@ def ppid_of(pid: int | str) -> int | None:
 
 
 def ps_stat(pid: int) -> str | None:
-    """The STAT column the way `ps -o stat` composes it (see procwatch.stat.format_stat), from /proc only."""
+    """The STAT column the way `ps -o stat` composes it (see procwatch.engine.stat.format_stat), from /proc only."""
     fields = read_stat(pid)
     if not fields:
         return None

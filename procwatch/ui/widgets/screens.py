@@ -10,10 +10,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from procwatch.actions import SIGNALS
-from procwatch.model import ProcInfo
-from procwatch.stat import FLAG_WORDS, STATE_LETTERS, STATE_WORDS, state_model
-from procwatch.text import printable
+from procwatch.engine.model import ProcInfo
+from procwatch.engine.stat import STATE_LETTERS
+from procwatch.engine.words import FLAG_LEGEND, STATE_WORDS, state_model
+from procwatch.engine.escape import printable
+
+SIGNALS = ("TERM", "KILL", "INT", "HUP", "STOP", "CONT")  # offered by the signal dialog, in this order
 
 MODAL_CSS = """
 {name} {{ align: center middle; }}
@@ -31,10 +33,9 @@ def stat_legend() -> Text:
         model = state_model(letter)
         text.append(f"  {letter}  ", style="bold")
         text.append(f"{STATE_WORDS[letter]:<46} {model.three_state:<14} {model.five_state}\n")
-    for flag, words in FLAG_WORDS.items():
+    for flag, words in FLAG_LEGEND.items():
         text.append(f"  {flag}  ", style="bold")
-        text.append(words.replace(" ({nice})", "").replace(" (nice {nice})", "").replace(" ({locked_kb} kB)", "")
-                    .replace(" ({threads} threads)", "") + "\n")
+        text.append(words + "\n")
     text.append("\nThe five-state model adds 'new' (being created by fork) and 'terminated' (Z: exited, waiting\n"
                 "for its parent's wait()). An orphan is a process whose parent exited first; init or a child\n"
                 "subreaper adopts it and reaps it when it exits.\n", style="italic")

@@ -1,0 +1,232 @@
+"""The one place that reads and splits Linux /proc files, and the one identity-checked way to signal a process.
+
+Everything else (the collector's hot loop, the sandbox, tests, benchmarks) asks this module. Standard library only.
+Field numbers follow proc(5): `stat_fields(...)[i]` is field i + 3 (state is [0], ppid [1], start time [19]).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import NamedTuple
+
+from procwatch.engine.model import Identity
+
+PROC = "/proc"
+PF_KTHREAD = 0x00200000  # task flag of kernel threads (include/linux/sched.h)
+
+_open, _read_fd, _close = os.open, os.read, os.close
+_O_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+FS_ENCODING, FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # what os.fsdecode uses
+
+
+def read(path: str, limit: int = 1 << 20, dir_fd: int | None = None) -> bytes:
+    """The bytes of a /proc file, in as few reads as it takes (most fit in one). Raises OSError."""
+    fd = _open(path, _O_FLAGS, dir_fd=dir_fd) if dir_fd is not None else _open(path, _O_FLAGS)
+    try:
+        chunk = _read_fd(fd, 8192)
+        if len(chunk) < 8192:
+            return chunk
+        parts = [chunk]
+        size = len(chunk)
+        while size < limit:
+            chunk = _read_fd(fd, 65536)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)
+    finally:
+        _close(fd)
+
+
+def split_stat(raw: bytes) -> tuple[str, list[bytes]]:
+    """Split /proc/PID/stat into (comm, fields from field 3 on). The name may contain spaces and ')':
+    everything between the first '(' and the *last* ')' is the name. Raises ValueError on a malformed line."""
+    open_paren = raw.index(b"(")
+    close_paren = raw.rindex(b")")
+    return raw[open_paren + 1 : close_paren].decode(FS_ENCODING, FS_ERRORS), raw[close_paren + 2 :].split()
+
+
+def stat_fields(pid: int | str, proc: str = PROC, dir_fd: int | None = None) -> list[bytes] | None:
+    """Fields of /proc/PID/stat from field 3 on, or None when the process is gone or the file is unreadable."""
+    try:
+        raw = read("stat", dir_fd=dir_fd) if dir_fd is not None else read(f"{proc}/{pid}/stat")
+        return split_stat(raw)[1]
+    except (OSError, ValueError):
+        return None
+
+
+def start_ticks(pid: int | str, proc: str = PROC, dir_fd: int | None = None) -> int | None:
+    """Start time in clock ticks after boot (stat field 22): with the pid, a process's identity."""
+    fields = stat_fields(pid, proc, dir_fd)
+    try:
+        return int(fields[19]) if fields else None
+    except (ValueError, IndexError):
+        return None
+
+
+def identity_of(pid: int, proc: str = PROC) -> Identity | None:
+    ticks = start_ticks(pid, proc)
+    return None if ticks is None else (pid, ticks)
+
+
+class StatFacts(NamedTuple):
+    """What `ps -o stat` is made of, for one process (the same field names as ProcInfo: stat.format_stat takes both)."""
+
+    pid: int
+    ppid: int
+    state: str
+    nice: int
+    locked_kb: int
+    session: int
+    threads: int
+    pgrp: int
+    tpgid: int
+
+
+def stat_facts(pid: int, proc: str = PROC) -> StatFacts | None:
+    """The STAT ingredients of one process from stat and status, or None when it is gone."""
+    fields = stat_fields(pid, proc)
+    if not fields:
+        return None
+    try:
+        locked_kb = parse_status(read(f"{proc}/{pid}/status"))[1]
+    except (OSError, ValueError, IndexError):
+        locked_kb = 0
+    return StatFacts(pid, int(fields[1]), fields[0].decode(), int(fields[16]), locked_kb, int(fields[3]),
+                     int(fields[17]), int(fields[2]), int(fields[5]))
+
+
+def parse_argv(raw: bytes) -> tuple[str, ...]:
+    """/proc/PID/cmdline -> argv. Undecodable bytes survive as surrogates (os.fsencode gives them back)."""
+    if not raw:
+        return ()
+    if raw.endswith(b"\0"):
+        raw = raw[:-1]
+    # One decode for the whole buffer: NUL is one byte in the file system encoding and never part of a longer
+    # sequence, so this equals decoding each argument (surrogates included) and is several times cheaper.
+    return tuple(raw.decode(FS_ENCODING, FS_ERRORS).split("\0"))
+
+
+def parse_status(raw: bytes) -> tuple[int, int, int | None]:
+    """(effective uid, VmLck in kB, VmRSS in kB) from /proc/PID/status. VmLck and VmRSS are absent for kernel
+    threads and zombies (VmRSS is then None). VmRSS is exact, as ps and top show it; stat field 24 is the kernel's
+    per-CPU approximation and can be off by hundreds of kB."""
+    uid = locked = 0
+    rss = None
+    start = raw.find(b"\nUid:")
+    if start >= 0:
+        uid = int(raw[start + 5 : raw.index(b"\n", start + 5)].split()[1])
+    start = raw.find(b"\nVmLck:")
+    if start >= 0:
+        locked = int(raw[start + 7 : raw.index(b"\n", start + 7)].split()[0])
+    start = raw.find(b"\nVmRSS:")
+    if start >= 0:
+        rss = int(raw[start + 7 : raw.index(b"\n", start + 7)].split()[0])
+    return uid, locked, rss
+
+
+def pids(proc: str = PROC) -> list[int]:
+    return [int(name) for name in os.listdir(proc) if name.isdigit()]
+
+
+def boot_time(proc: str = PROC) -> float:
+    """Epoch seconds of boot (btime in /proc/stat), 0.0 when the line is missing."""
+    for line in read(f"{proc}/stat").splitlines():
+        if line.startswith(b"btime "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def children_map(proc: str = PROC) -> dict[int, list[int]]:
+    """ppid -> [pid] over every visible process (a fresh read of each stat)."""
+    kids: dict[int, list[int]] = {}
+    for pid in pids(proc):
+        fields = stat_fields(pid, proc)
+        if fields:
+            kids.setdefault(int(fields[1]), []).append(pid)
+    return kids
+
+
+def descendants(root: int, proc: str = PROC) -> list[int]:
+    """Every live descendant of root, from one walk of /proc."""
+    kids = children_map(proc)
+    out: list[int] = []
+    todo = list(kids.get(root, ()))
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(kids.get(pid, ()))
+    return out
+
+
+def read_wchan(pid: int, proc: str = PROC) -> str:
+    """The kernel function a sleeping process waits in ('' when unknown or hidden)."""
+    try:
+        value = read(f"{proc}/{pid}/wchan", limit=256).decode(errors="replace")
+    except OSError:
+        return ""
+    return "" if value in ("0", "") else value
+
+
+def hidepid_mode(mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """The hidepid= option /proc is mounted with (None when every process is visible)."""
+    try:
+        lines = read(mountinfo).decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == "/proc":
+            for option in line.split(" - ", 1)[-1].split()[-1].split(","):
+                if option.startswith("hidepid=") and option not in ("hidepid=0", "hidepid=off"):
+                    return option.split("=", 1)[1]
+    return None
+
+
+# ---------------------------------------------------------------- signals
+
+
+class SignalRefused(Exception):
+    """Nothing was sent. `reason` is one of REASONS; the words are made by procwatch.engine.words."""
+
+    REASONS = ("gone", "reused", "denied", "unopenable")
+
+    def __init__(self, reason: str, pid: int, detail: str = "") -> None:
+        super().__init__(reason, pid, detail)
+        self.reason, self.pid, self.detail = reason, pid, detail
+
+
+def signal_process(identity: Identity, signo: int, proc: str = PROC) -> None:
+    """Send signo to the process with this identity, or raise SignalRefused.
+
+    A pidfd pins the process first: while it is held the PID cannot be reused, so the start-time check and the
+    signal cannot straddle a reuse."""
+    pid, expected = identity
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise SignalRefused("gone", pid) from None
+    except OSError as error:
+        raise SignalRefused("unopenable", pid, error.strerror or str(error)) from None
+    try:
+        try:
+            proc_dir = os.open(f"{proc}/{pid}", os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            raise SignalRefused("gone", pid) from None
+        try:
+            actual = start_ticks(pid, dir_fd=proc_dir)
+        finally:
+            os.close(proc_dir)
+        if actual != expected:
+            raise SignalRefused("reused" if actual is not None else "gone", pid)
+        try:
+            signal.pidfd_send_signal(pidfd, signo)
+        except PermissionError:
+            raise SignalRefused("denied", pid) from None
+        except ProcessLookupError:
+            raise SignalRefused("gone", pid) from None
+    finally:
+        os.close(pidfd)

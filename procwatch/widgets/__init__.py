@@ -1,1 +1,0 @@
-"""Textual widgets. Everything below procwatch.widgets and procwatch.app may import Textual; nothing else may."""
