@@ -183,7 +183,7 @@ async def measure(seconds: float, rate: float, interval: float) -> dict:
     app = make_app(collector=collector, interval=interval, sandbox=False)
     result: dict = {}
     async with app.run_test(size=(160, 50)) as pilot:
-        while app.updates < 1:
+        while (app.last.number if app.last else 0) < 1:
             await pilot.pause(0.05)
         stall = {"max": 0.0}
         ticking = True
@@ -208,8 +208,8 @@ async def measure(seconds: float, rate: float, interval: float) -> dict:
             spawned = storm.stop()
         storm_done = time.monotonic()
         # one more refresh after the storm: the stale rows must be gone
-        seen = app.updates
-        while not (app.updates > seen and app.last.observations.snapshot.taken_at > time.time() - 0.2):
+        seen = (app.last.number if app.last else 0)
+        while not ((app.last.number if app.last else 0) > seen and app.last.observations.snapshot.taken_at > time.time() - 0.2):
             await pilot.pause(0.05)
         ticking = False
         await task
@@ -218,7 +218,7 @@ async def measure(seconds: float, rate: float, interval: float) -> dict:
         result.update(
             seconds=storm_done - started, spawned=spawned, rss=rss, rss_end=rss[-1], stall=stall["max"],
             sweeps=len(sweeps), max_procs=max(n for _, n in sweeps), max_sweep=max(s for s, _ in sweeps),
-            updates=app.updates, lineage=len(app.poller.lineage), exception=app._exception,
+            updates=(app.last.number if app.last else 0), lineage=len(app.poller.lineage), exception=app._exception,
             stale=sum(1 for r in rows if MARKER in r.proc.cmdline),
             errors=[n.message for n in app._notifications if "sweep failed" in n.message],
         )

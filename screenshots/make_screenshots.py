@@ -27,7 +27,7 @@ HERE = Path(__file__).parent
 async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = (), select: int | None = None) -> Path:
     app = make_app(FakeCollector(), theme="textual-dark")
     async with app.run_test(size=size) as pilot:
-        while app.updates < 1:
+        while (app.last.number if app.last else 0) < 1:
             await pilot.pause(0.02)
         if select is not None:
             app.query_one(ProcessTable).select_pid(select)
@@ -47,7 +47,7 @@ async def shoot_sandbox(name: str = "sandbox", size: tuple[int, int] = (160, 45)
     app = make_app(process_filter=ProcessFilter(text="demo-"), interval=0.25, theme="textual-dark")
     try:
         async with app.run_test(size=size) as pilot:
-            while app.updates < 1:
+            while (app.last.number if app.last else 0) < 1:
                 await pilot.pause(0.02)
             for key in ("z", "o"):
                 await pilot.press(key)

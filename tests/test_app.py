@@ -17,7 +17,7 @@ from procwatch.ui.app import make_app
 from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
 from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar
 from procwatch.ui.widgets.screens import ConfirmScreen, HelpScreen, PickerScreen, SignalScreen
-from tui_helpers import next_update, notifications, row_text, shown_pids, table, wait_for
+from tui_helpers import applied, selected_details, next_update, notifications, row_text, shown_pids, table, wait_for
 
 SIZE = (120, 36)
 
@@ -27,7 +27,7 @@ def demo_app(*snapshots, **kwargs):
 
 
 async def started(pilot, app):
-    await wait_for(pilot, lambda: app.updates >= 1, what="the first update")
+    await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
     await pilot.pause()
 
 
@@ -192,16 +192,16 @@ async def test_details_panel_explains_a_zombie_and_its_parent():
         await started(pilot, app)
         table(app).select_pid(1401)
         await pilot.pause()
-        text = app.details_of_selected()
+        text = selected_details(app)
         assert "Z: zombie" in text and "5-state: terminated" in text
         assert "exit 3" in text and "Parent 1400 (python3) must call wait()" in text
         assert "Killing a zombie does nothing" in text
         table(app).select_pid(1400)
         await pilot.pause()
-        assert "2 exited children not reaped" in app.details_of_selected()
+        assert "2 exited children not reaped" in selected_details(app)
         table(app).select_pid(1500)
         await pilot.pause()
-        assert "likely orphan" in app.details_of_selected()
+        assert "likely orphan" in selected_details(app)
         await pilot.press("d")
         assert not app.query_one(DetailsPanel).display
 
@@ -239,7 +239,7 @@ async def test_hostile_names_are_text_not_markup():
         await pilot.click(table(app), offset=(60, index + 1))
         await pilot.pause()
         assert app.is_running and table(app).selected.pid == 3000
-        assert "[b]x[/b]" in app.details_of_selected()
+        assert "[b]x[/b]" in selected_details(app)
 
 
 @pytest.fixture
@@ -363,6 +363,6 @@ async def test_a_failing_sweep_is_reported_and_the_next_one_still_runs():
         app.poller.refresh_now()
         await wait_for(pilot, lambda: any("sweep failed" in n and "proc went away" in n for n in notifications(app)),
                        what="the failure notice")
-        seen = app.updates
+        seen = applied(app)
         app.poller.refresh_now()
-        await wait_for(pilot, lambda: app.updates > seen, what="a sweep after the failure")
+        await wait_for(pilot, lambda: applied(app) > seen, what="a sweep after the failure")

@@ -10,7 +10,7 @@ os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
 from conftest import own_children, read_stat
-from tui_helpers import row_text, shown_pids, table, wait_for
+from tui_helpers import applied, row_text, shown_pids, table, wait_for
 
 SIZE = (160, 45)
 
@@ -30,7 +30,7 @@ async def test_z_and_o_keys_make_a_zombie_and_an_orphan_shown_in_the_tree():
     started = []
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.updates >= 1, what="the first update")
+            await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
             await pilot.press("z")
             panel = app.query_one(SandboxPanel)
             assert panel.has_class("open")
@@ -75,7 +75,7 @@ async def test_z_and_o_keys_make_a_zombie_and_an_orphan_shown_in_the_tree():
 async def test_no_sandbox_flag_refuses_demos_and_starts_nothing():
     app = make_app(interval=0.25, sandbox=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.updates >= 1, what="the first update")
+        await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
         await pilot.press("z")
         await pilot.pause()
         assert app.sandbox is None and not app.query(SandboxPanel)
@@ -85,7 +85,7 @@ async def test_no_sandbox_flag_refuses_demos_and_starts_nothing():
 async def test_plain_monitoring_starts_no_process():
     app = make_app(interval=0.25)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.updates >= 2, what="two updates")
+        await wait_for(pilot, lambda: applied(app) >= 2, what="two updates")
         assert app.sandbox is None
         assert own_children() == []
 

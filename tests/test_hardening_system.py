@@ -22,7 +22,7 @@ from rich.cells import cell_len
 from conftest import DEADLINE, LIFETIME, REPO, read_stat, wait_state
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.process_table import COMMAND_COLUMN
-from tui_helpers import row_text, shown_pids, table, wait_for
+from tui_helpers import applied, selected_details, row_text, shown_pids, table, wait_for
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 from churn_stress import MARKER, ForkStorm  # noqa: E402  (the fork storm shared with the benchmark)
@@ -126,7 +126,7 @@ async def test_hostile_process_in_the_tui_is_literal_aligned_and_inert(hostile):
         await pilot.pause(0.3)
         assert app.is_running and app.return_code is None
         assert t.selected.pid == hostile.pid
-        assert "[b]x\\e[31m[i]" in app.details_of_selected() and BIG in app.details_of_selected()
+        assert "[b]x\\e[31m[i]" in selected_details(app) and BIG in selected_details(app)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ async def test_fork_storm_while_the_tui_runs():
     checks = {"shows": 0, "exits": []}
     problems: list[str] = []
     async with app.run_test(size=(160, 40)) as pilot:
-        await wait_for(pilot, lambda: app.updates >= 1, what="the first update")
+        await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
         t = table(app)
         real_show = t.show
 

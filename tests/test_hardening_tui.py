@@ -17,7 +17,7 @@ from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snap
 from procwatch.engine.escape import printable
 from procwatch.ui.widgets.panels import DetailsPanel
 from procwatch.ui.widgets.process_table import COMMAND_COLUMN, COMMAND_LIMIT, HEADER
-from tui_helpers import next_update, notifications, row_text, shown_pids, table, wait_for
+from tui_helpers import applied, selected_details, next_update, notifications, row_text, shown_pids, table, wait_for
 
 SIZE = (120, 36)
 
@@ -44,7 +44,7 @@ def app_for(*snapshots, **kwargs):
 
 
 async def started(pilot, app):
-    await wait_for(pilot, lambda: app.updates >= 1, what="the first update")
+    await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
     await pilot.pause()
 
 
@@ -116,7 +116,7 @@ async def test_huge_command_line_is_cut_in_the_table_and_whole_in_details():
         table(app).select_pid(3001)  # the details panel (open) shows all 128 KiB
         await pilot.pause()
         assert time.monotonic() - started_at < 5
-        assert BIG in app.details_of_selected()
+        assert BIG in selected_details(app)
         assert BIG in str(app.query_one(DetailsPanel).render())
         assert_lines_fill_the_width(app)
 
@@ -129,7 +129,7 @@ async def test_markup_in_details_panel_and_notifications_is_text():
         await started(pilot, app)
         table(app).select_pid(3000)
         await pilot.pause()
-        details = app.details_of_selected()
+        details = selected_details(app)
         assert "[b]x[/b]\\e[2J\\n" in details and "[@click=app.quit]" in details
         assert "\x1b" not in details and "\x07" not in details
         await next_update(pilot, app)  # the hostile process exits: the notice names it, escaped, as text

@@ -13,7 +13,7 @@ time.tzset()
 from procwatch.ui.app import make_app
 from procwatch.engine.fake import FakeCollector
 from procwatch.ui.widgets.process_table import ProcessTable
-from tui_helpers import wait_for
+from tui_helpers import applied, wait_for
 
 
 def demo_app():
@@ -25,14 +25,14 @@ def ready_then(*steps):
 
     async def run_before(pilot) -> None:
         app = pilot.app
-        await wait_for(pilot, lambda: app.updates >= 1, what="the first update")
+        await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
         for step in steps:
             if callable(step):
                 step(app)
             else:
-                seen = app.updates
+                seen = applied(app)
                 await pilot.press(*step)
-                await wait_for(pilot, lambda: app.updates > seen, timeout=2, what="a rebuild") if step[0] in (
+                await wait_for(pilot, lambda: applied(app) > seen, timeout=2, what="a rebuild") if step[0] in (
                     "slash", "enter", "minus", "plus") else None
             await pilot.pause()
         await pilot.pause()

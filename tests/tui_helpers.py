@@ -6,7 +6,19 @@ import asyncio
 import time
 
 from procwatch.ui.app import ProcwatchApp
+from procwatch.ui.widgets.panels import details_text
 from procwatch.ui.widgets.process_table import ProcessTable
+
+
+def applied(app: ProcwatchApp) -> int:
+    """How many poller updates the app has applied so far (the number of the last one)."""
+    return app.last.number if app.last is not None else 0
+
+
+def selected_details(app: ProcwatchApp) -> str:
+    """The details panel's text for the selected process, as plain text."""
+    selected = table(app).selected
+    return "" if selected is None or app.last is None else details_text(selected, app.last.observations).plain
 
 
 async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "condition") -> None:
@@ -19,10 +31,10 @@ async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "conditi
 
 async def next_update(pilot, app: ProcwatchApp, sweep: bool = True) -> None:
     """Ask the poller for a sweep (or wait for the rebuild already requested) and wait until it is applied."""
-    seen = app.updates
+    seen = applied(app)
     if sweep:
         app.poller.refresh_now()
-    await wait_for(pilot, lambda: app.updates > seen, what="an update from the poller")
+    await wait_for(pilot, lambda: applied(app) > seen, what="an update from the poller")
     await pilot.pause()
 
 
@@ -53,4 +65,4 @@ def screen_text(app: ProcwatchApp) -> str:
     return "\n".join(t.render_line(y).text for y in range(t.scrollable_content_region.height))
 
 
-__all__ = ["asyncio", "wait_for", "next_update", "table", "row_text", "shown_pids", "notifications", "screen_text"]
+__all__ = ["applied", "selected_details", "asyncio", "wait_for", "next_update", "table", "row_text", "shown_pids", "notifications", "screen_text"]

@@ -38,6 +38,7 @@ class Update:
     period: float  # the interval in force (stretched when work is slow)
     swept: bool  # False when only the view changed
     facts: RowFacts
+    number: int  # 1 for the first update, counting every one built (a rebuild too)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Poller:
         self._stop = threading.Event()
         self._want_sweep = True
         self._observations: Observations | None = None
+        self._built = 0
         self._thread = threading.Thread(target=self._run, name="procwatch-poller", daemon=True)
 
     def start(self) -> None:
@@ -95,7 +97,8 @@ class Poller:
                     period = max(self.interval, 1.5 * work)
                     next_sweep = started + period
                 facts = RowFacts.of(rows, self._observations)
-                self.on_update(Update(self._observations, rows, view, work, period, sweep, facts))
+                self._built += 1
+                self.on_update(Update(self._observations, rows, view, work, period, sweep, facts, self._built))
             except Exception as error:  # noqa: BLE001 - the loop must outlive one bad sweep
                 if self.on_error is not None:
                     self.on_error(error)
