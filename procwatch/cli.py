@@ -7,12 +7,14 @@ import math
 import os
 import pwd
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from procwatch import __version__
 from procwatch.engine.stat import STATE_LETTERS
+from procwatch.engine.tree import SORT_KEYS
 
-SORT_CHOICES = ("pid", "cpu", "mem", "name")
+SORT_CHOICES = tuple(SORT_KEYS)
 
 
 class UsageError(Exception):
@@ -20,7 +22,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one clear line instead of usage + message
+    def error(self, message: str) -> NoReturn:  # one clear line instead of usage + message
         raise UsageError(message)
 
 
@@ -107,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # `procwatch --once | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-    from procwatch.ui.app import run_app
+    from procwatch.ui.launcher import run_app
 
     return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,
                    sandbox=not args.no_sandbox)

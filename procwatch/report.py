@@ -54,7 +54,7 @@ def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: Text
     append = lines.append
     users: dict[str, str] = {}  # user name -> its padded, escaped column
     zombies, unreaped, orphans = observations.zombies, observations.unreaped, observations.orphans
-    for row, command in zip(rows, commands):
+    for row, command in zip(rows, commands, strict=True):
         p = row.proc
         pid, user = p.pid, p.user
         column = users.get(user)

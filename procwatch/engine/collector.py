@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import os
 import pwd
-import sys
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from procwatch.engine import procfs
 from procwatch.engine.model import ProcInfo, Snapshot
-from procwatch.engine.words import hidepid_note
 from procwatch.engine.procfs import FS_ENCODING, FS_ERRORS, PF_KTHREAD, parse_argv, parse_status
+from procwatch.engine.words import hidepid_note
+
 
 class Collector(Protocol):
     def sweep(self) -> Snapshot: ...
@@ -122,7 +123,7 @@ class ProcfsCollector:
             last = get_old(pid)
             if last is not None and last[0] == raw and not due[pid & mask]:
                 record = last[1]  # nothing changed: same identity (the start time is in the bytes), same values
-                if record[16]:  # cpu_percent: no tick spent since the last sweep
+                if record.cpu_percent:  # no tick spent since the last sweep
                     record = record._replace(cpu_percent=0.0)
                     last = (raw, record)
                 procs[pid] = record
@@ -141,7 +142,7 @@ class ProcfsCollector:
                              int(rest.split()[27]) if spaces > 27 else 0)
             except (ValueError, IndexError):
                 continue
-            previous = last[1] if last is not None and last[1][2] == start_ticks else None  # same identity
+            previous = last[1] if last is not None and last[1].start_ticks == start_ticks else None  # same identity
             base = f"{proc}/{pid}/"
             try:
                 uid, locked_kb, rss_kb = parse_status(read(base + "status"))
@@ -154,19 +155,20 @@ class ProcfsCollector:
             state = f[0].decode()
             flags = int(f[6])
             kernel_thread = bool(flags & PF_KTHREAD)
+            argv: tuple[str, ...]
             if kernel_thread or state == "Z" or state == "X":
                 argv = ()  # the kernel shows no cmdline for these (as ps: `[name] <defunct>`)
-            elif previous is not None and previous[17] == name and previous[18]:
-                argv = previous[18]
+            elif previous is not None and previous.name == name and previous.argv:
+                argv = previous.argv
             else:
                 try:
                     argv = parse_argv(read(base + "cmdline"))
                 except OSError:
                     argv = ()  # permission denied (hidepid) or gone: a partial record
             cpu_ticks = int(f[11]) + int(f[12])
-            cpu_percent = (cpu_ticks - previous[15]) * tick_scale if previous is not None else 0.0
-            if previous is not None and previous[3] == uid:
-                user = previous[4]
+            cpu_percent = (cpu_ticks - previous.cpu_ticks) * tick_scale if previous is not None else 0.0
+            if previous is not None and previous.uid == uid:
+                user = previous.user
             else:
                 user = user_names(uid) if uid >= 0 else "?"
             record = make(ProcInfo, (

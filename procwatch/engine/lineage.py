@@ -4,8 +4,9 @@ no prose: procwatch.engine.words makes the sentences). Standard library only."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 from procwatch.engine.model import Identity, ProcInfo, Snapshot
 
@@ -32,7 +33,7 @@ class Zombie(NamedTuple):
 
 
 class Unreaped(NamedTuple):
-    count: int
+    count: int  # type: ignore[assignment]  # a field, shadowing tuple.count on purpose: the name says it
     oldest_since: float
 
 
@@ -64,7 +65,7 @@ Event = StateChanged | Reparented | BecameZombie
 class _Memory:
     """What is remembered about one identity. A slotted class: one per process, built at every first sighting."""
 
-    __slots__ = ("ppid", "parent_name", "state", "zombie_since", "zombie_at_start", "orphan")
+    __slots__ = ("orphan", "parent_name", "ppid", "state", "zombie_at_start", "zombie_since")
 
     def __init__(self, ppid: int, parent_name: str, state: str, orphan: Orphan | None = None) -> None:
         self.ppid = ppid

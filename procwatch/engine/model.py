@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 Identity = tuple[int, int]  # (pid, start time in clock ticks since boot): PIDs are reused, this is not.
 

@@ -6,13 +6,14 @@ Linear in the number of processes: one pass to group children, one DFS to emit r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from procwatch.engine.model import Identity, ProcInfo
 from procwatch.engine.stat import STATE_LETTERS
 
-SORT_KEYS: dict[str, Callable[[ProcInfo], object]] = {
+SORT_KEYS: dict[str, Callable[[ProcInfo], Any]] = {
     "pid": lambda p: p.pid,
     "cpu": lambda p: (-p.cpu_percent, p.pid),
     "mem": lambda p: (-p.rss, p.pid),

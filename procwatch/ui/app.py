@@ -1,93 +1,38 @@
-"""The Textual app. `make_app()` is the one factory shared by the CLI, the tests and the screenshot script."""
+"""The Textual app: compose, lifecycle, snapshots to widgets, view actions and dialogs.
+`make_app()` is the one factory shared by the CLI, the tests and the screenshot script."""
 
 from __future__ import annotations
 
 import gc
 import signal
-import sys
 from collections import Counter
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.content import Content
-from textual.markup import escape
-from textual.message import Message
 from textual.widgets import Footer
 
 from procwatch.engine import words
-from procwatch.engine.procfs import SignalRefused, signal_process
 from procwatch.engine.collector import Collector
-from procwatch.view.collectors import make_collector
-from procwatch.view.poller import Poller, Update, View
-from procwatch.engine.stat import STATE_LETTERS
-from procwatch.engine.words import STATE_WORDS
 from procwatch.engine.escape import printable
+from procwatch.engine.model import ProcInfo
+from procwatch.engine.procfs import SignalRefused, signal_process
 from procwatch.engine.tree import ProcessFilter, children_map
-from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar, details_text, summary_text
+from procwatch.sandbox import Sandbox
+from procwatch.ui.keys import APP_KEYS, bindings
+from procwatch.ui.messages import SandboxNews, SnapshotReady, SweepFailed
+from procwatch.ui.palette import ProcwatchCommands
+from procwatch.ui.sandbox_controller import SandboxController
+from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar, summary_text
 from procwatch.ui.widgets.process_table import ProcessTable
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
 from procwatch.ui.widgets.screens import HelpScreen, JumpScreen, PickerScreen, SignalScreen, state_choices
+from procwatch.view.collectors import make_collector
+from procwatch.view.poller import Poller, Update, View
 
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
-
-
-class SnapshotReady(Message):
-    def __init__(self, update: Update) -> None:
-        super().__init__()
-        self.update = update
-
-
-class SweepFailed(Message):
-    def __init__(self, error: BaseException) -> None:
-        super().__init__()
-        self.error = error
-
-
-class SandboxNews(Message):
-    """A sandbox event, forwarded from its reader thread."""
-
-    def __init__(self, event) -> None:
-        super().__init__()
-        self.event = event
-
-
-class ProcwatchCommands(Provider):
-    """Command palette: jump to a PID, filter by a user or a state present now, pause, sort."""
-
-    def _commands(self) -> list[tuple[str, object, str]]:
-        app: ProcwatchApp = self.app  # type: ignore[assignment]
-        commands = [
-            ("Jump to PID…", app.action_jump, "move the cursor to a process by its PID"),
-            ("Pause / resume refresh", app.action_pause, "stop or restart the sweeps"),
-            ("Clear filters", app.action_clear_filters, "show every process"),
-            ("Show / hide kernel threads", app.action_toggle_kernel, "kernel threads are children of kthreadd"),
-        ]
-        for key in ("pid", "cpu", "mem", "name"):
-            commands.append((f"Sort by {key}", partial(app.set_sort, key), "siblings are sorted, the tree stays"))
-        users = Counter(p.user for p in app.last.observations.snapshot) if app.last else Counter()
-        for user, count in sorted(users.items()):
-            commands.append((f"Filter by user {printable(user)}", partial(app.set_users, frozenset([user])),
-                             f"{count} processes"))
-        for letter in STATE_LETTERS:
-            commands.append((f"Filter by state {letter} ({STATE_WORDS[letter].split(' (')[0]})",
-                             partial(app.set_states, frozenset(letter)), "processes in this state"))
-        return commands
-
-    async def discover(self) -> Hits:
-        for name, callback, help_text in self._commands():
-            yield DiscoveryHit(Content(name), callback, text=name, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, callback, help_text in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                # highlight() parses markup: escape it, user names are untrusted
-                yield Hit(score, matcher.highlight(escape(name)), callback, text=name, help=help_text)
 
 
 class ProcwatchApp(App[int]):
@@ -97,61 +42,12 @@ class ProcwatchApp(App[int]):
     Screen { layout: vertical; }
     ProcessTable { height: 1fr; }
     """
-    BINDINGS = [
-        Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("slash", "filter_text", "Filter", id="app.filter"),
-        Binding("u", "pick_user", "User", id="app.user"),
-        Binding("s", "pick_state", "State", id="app.state"),
-        Binding("escape", "clear_filters", "Clear", show=False, id="app.clear"),
-        Binding("space", "pause", "Pause", id="app.pause"),
-        Binding("k", "signal", "Signal", id="app.signal"),
-        Binding("d", "toggle_details", "Details", show=False, id="app.details"),
-        Binding("plus", "expand_all", "Expand all", show=False, id="app.expand_all"),
-        Binding("minus", "collapse_all", "Collapse all", show=False, id="app.collapse_all"),
-        Binding("N", "sort('pid')", "Sort PID", show=False, id="app.sort_pid"),
-        Binding("P", "sort('cpu')", "Sort CPU", show=False, id="app.sort_cpu"),
-        Binding("M", "sort('mem')", "Sort memory", show=False, id="app.sort_mem"),
-        Binding("K", "toggle_kernel", "Kernel threads", show=False, id="app.kernel"),
-        Binding("less_than_sign", "interval(-1)", "Faster", show=False, id="app.faster"),
-        Binding("greater_than_sign", "interval(1)", "Slower", show=False, id="app.slower"),
-        Binding("g", "jump", "Go to PID", show=False, id="app.jump"),
-        Binding("z", "spawn_demo('Z')", "Zombie demo", id="app.demo_zombie"),
-        Binding("o", "spawn_demo('orphan')", "Orphan demo", id="app.demo_orphan"),
-        Binding("b", "toggle_sandbox", "Sandbox", id="app.sandbox"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
-    ]
-    HELP_KEYS = [
-        ("↑ ↓ PgUp PgDn", "move the cursor (it stays on its process across refreshes)"),
-        ("Enter / click", "fold or unfold the subtree (click on the tree guide, or double-click)"),
-        ("← →", "collapse / expand; ← on a leaf goes to the parent"),
-        ("+ / -", "expand all / collapse all"),
-        ("shift+← →", "scroll long command lines sideways (or the mouse wheel with shift)"),
-        ("/", "filter by text (name, command line or pid), live"),
-        ("u / s", "filter by user / by state letter"),
-        ("Esc", "clear all filters"),
-        ("K", "show or hide kernel threads"),
-        ("N / P / M", "sort siblings by PID / CPU / memory"),
-        ("space", "pause or resume the refresh"),
-        ("< / >", "refresh faster / slower"),
-        ("k", "send a signal to the selected process (asks first)"),
-        ("d", "show or hide the details panel"),
-        ("g", "jump to a PID"),
-        ("ctrl+p", "command palette: jump, filter by user/state, sort, themes"),
-        ("z / o", "fork a demo zombie / a demo orphan (opens the sandbox panel)"),
-        ("b", "open or close the sandbox panel; Tab moves into it"),
-        ("Enter (sandbox)", "fork the highlighted demo: R S D T t Z orphan N < L s l + Zl"),
-        ("w p c x X", "in the demo list: wait() for a zombie, its parent exits, stop/continue, kill, kill all"),
-        ("?", "this help"),
-        ("q", "quit"),
-    ]
+    BINDINGS = bindings(APP_KEYS)
 
     def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None,
                  sandbox: bool = True) -> None:
         super().__init__()
-        self.sandbox_enabled = sandbox
-        self.sandbox = None  # created at the first demo: plain monitoring starts no process
-        self._select_when_seen: int | None = None
+        self.sandbox_controller = SandboxController(self, sandbox)
         self.collector = collector
         self.interval = interval
         self.view = view
@@ -164,7 +60,7 @@ class ProcwatchApp(App[int]):
         yield FilterBar(id="filter-bar")
         yield ProcessTable(id="table")
         yield DetailsPanel(id="details")
-        if self.sandbox_enabled:
+        if self.sandbox_controller.enabled:
             yield SandboxPanel(id="sandbox")
         yield Footer()
 
@@ -178,10 +74,28 @@ class ProcwatchApp(App[int]):
     def on_unmount(self) -> None:
         gc.unfreeze()  # hand back what on_snapshot_ready froze (matters where apps come and go: the tests)
         self.poller.stop()
-        if self.sandbox is not None:
-            self.sandbox.close()
+        self.sandbox_controller.close()
 
-    def say(self, message: str, **kwargs) -> None:
+    def _shutting_down(self) -> bool:
+        """True once shutdown began: the widgets are going or gone, so messages still queued are dropped (and
+        the poller is stopped, so no more come)."""
+        if self.is_running:
+            return False
+        self.poller.stop()
+        return True
+
+    @property
+    def sandbox(self) -> Sandbox | None:
+        """The sandbox, once the first demo started it."""
+        return self.sandbox_controller.sandbox
+
+    def focus_table(self) -> None:
+        self.query_one(ProcessTable).focus()
+
+    def procs(self) -> dict[int, ProcInfo] | None:
+        return dict(self.last.observations.snapshot.procs) if self.last else None
+
+    def say(self, message: str, **kwargs: Any) -> None:
         """A notification whose text is never parsed as markup: it often holds process names."""
         self.notify(message, markup=False, **kwargs)
 
@@ -193,10 +107,14 @@ class ProcwatchApp(App[int]):
         self.post_message(SweepFailed(error))  # thread-safe, and never blocks the poller (unlike call_from_thread)
 
     def on_sweep_failed(self, message: SweepFailed) -> None:
+        if self._shutting_down():
+            return
         self.say(f"sweep failed: {message.error!r}", severity="error")
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         update = message.update
+        if self._shutting_down():
+            return
         if update.view != self.view and not update.swept:
             return  # built for a view the user has already changed again
         first = self.last is None
@@ -206,12 +124,12 @@ class ProcwatchApp(App[int]):
             table.empty_message = (f"no process matches {printable(update.view.process_filter.describe())}"
                                    if update.view.process_filter.active else "no process visible")
             table.show(update.rows, update.observations, update.facts)
-            if self._select_when_seen is not None and table.select_pid(self._select_when_seen):
-                self._select_when_seen = None
+            wanted = self.sandbox_controller.select_when_seen
+            if wanted is not None and table.select_pid(wanted):
+                self.sandbox_controller.select_when_seen = None
             if self.sandbox is not None:
-                demos = self.sandbox.demos()
-                self.query_one(SandboxPanel).show_demos(demos, update.observations.snapshot.procs)
-                table.labels = self._sandbox_labels(demos)
+                self.sandbox_controller.show(dict(update.observations.snapshot.procs))
+                table.labels = self.sandbox_controller.labels()
             self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval))
         if first:
             # Move everything alive now (Textual's widgets, styles, caches: ~100k objects) out of the cyclic GC's
@@ -324,7 +242,7 @@ class ProcwatchApp(App[int]):
             details.show_process(table.selected, self.last.observations if self.last else None)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.HELP_KEYS))
+        self.push_screen(HelpScreen())
 
     def action_jump(self) -> None:
         self.push_screen(JumpScreen(), self.jump_to)
@@ -340,7 +258,7 @@ class ProcwatchApp(App[int]):
         if proc is not None:
             self.push_screen(SignalScreen(proc), partial(self._send_signal, proc))
 
-    def _send_signal(self, proc, name: str | None) -> None:
+    def _send_signal(self, proc: ProcInfo, name: str | None) -> None:
         if name is None:
             return
         who = words.process_label(proc.pid, proc.name)
@@ -354,136 +272,25 @@ class ProcwatchApp(App[int]):
 
     # -- sandbox --------------------------------------------------------------------------------------------
     def action_toggle_sandbox(self) -> None:
-        if not self.sandbox_enabled:
-            self.say("the sandbox is disabled (--no-sandbox)", severity="warning")
-            return
-        panel = self.query_one(SandboxPanel)
-        panel.toggle_class("open")
-        if panel.has_class("open"):
-            panel.query_one("#recipes").focus()
-        else:
-            self.query_one(ProcessTable).focus()
+        self.sandbox_controller.toggle_panel()
 
     def action_spawn_demo(self, recipe: str) -> None:
-        if not self.sandbox_enabled:
-            self.say("the sandbox is disabled (--no-sandbox)", severity="warning")
-            return
-        panel = self.query_one(SandboxPanel)
-        if not panel.has_class("open"):
-            panel.add_class("open")
-        self.spawn_demo(recipe)
+        self.sandbox_controller.spawn(recipe, open_panel=True)
 
     @on(SandboxPanel.SpawnRequested)
     def _spawn_requested(self, message: SandboxPanel.SpawnRequested) -> None:
-        self.spawn_demo(message.recipe)
-
-    def spawn_demo(self, recipe: str) -> None:
-        """Fork a demo through the supervisor. The supervisor is started here, on the main thread (its death
-        signal is tied to the thread that starts it); the spawn itself waits in a worker thread, since some
-        demos take seconds to get in place (the orphan's parent lingers 2 s so the re-parenting is seen)."""
-        from procwatch.sandbox import Sandbox, SandboxError
-
-        if self.sandbox is None:
-            self.sandbox = Sandbox(on_event=lambda event: self.post_message(SandboxNews(event)))
-        try:
-            self.sandbox.start()
-        except SandboxError as refused:
-            self._sandbox_refused(refused)
-            return
-        self.run_worker(partial(self._spawn_in_thread, recipe), thread=True, group="sandbox", exit_on_error=False)
-
-    def _spawn_in_thread(self, recipe: str) -> None:
-        from procwatch.sandbox import SandboxError
-
-        try:
-            demo = self.sandbox.spawn(recipe)
-        except SandboxError as refused:
-            self.call_from_thread(self._sandbox_refused, refused)
-            return
-        except Exception as error:  # noqa: BLE001 - a worker's error would otherwise vanish silently
-            self.call_from_thread(self._sandbox_refused, f"the {recipe} demo failed: {error!r}")
-            return
-        self._select_when_seen = demo.pid
-        self.poller.refresh_now()
-
-    def _sandbox_refused(self, refused: Exception | str) -> None:
-        self.query_one(SandboxPanel).narrate(f"refused: {refused}")
-        self.say(str(refused), severity="warning", timeout=6)
-
-    def _sandbox_labels(self, demos) -> dict:
-        """Demos are forks of the supervisor and share its command line: label them by what they show."""
-        labels = {demo.identity: f"demo-{demo.recipe} · {demo.name} demo, {demo.role} (sandbox)" for demo in demos}
-        if self.sandbox.supervisor_identity is not None:
-            labels[self.sandbox.supervisor_identity] = "pw-sandbox · the sandbox supervisor, a child subreaper"
-        return labels
+        self.sandbox_controller.spawn(message.recipe)
 
     def on_sandbox_news(self, message: SandboxNews) -> None:
-        event = message.event
-        panel = self.query_one(SandboxPanel)
-        if event.text:
-            panel.narrate(event.text)
-        if event.kind in ("added", "removed", "started", "exited"):
-            procs = self.last.observations.snapshot.procs if self.last else None
-            panel.show_demos(self.sandbox.demos() if self.sandbox else [], procs)
-            self.poller.refresh_now()
+        if not self._shutting_down():
+            self.sandbox_controller.news(message)
 
     @on(SandboxPanel.DemoAction)
     def _demo_action(self, message: SandboxPanel.DemoAction) -> None:
-        from procwatch.sandbox import SandboxError
-
-        sandbox, demo = self.sandbox, message.demo
-        if sandbox is None:
-            return
-        try:
-            if message.action == "kill_all":
-                sandbox.kill_all()
-            elif demo is None:
-                self.say("select a demo in the list first", severity="warning")
-                return
-            elif message.action == "stop_cont":
-                proc = self.last.observations.snapshot.get(demo.pid) if self.last else None
-                stopped = proc is not None and proc.identity == demo.identity and proc.state == "T"
-                (sandbox.cont if stopped else sandbox.stop)(demo.pid, demo.start_ticks)
-            else:
-                getattr(sandbox, message.action)(demo.pid, demo.start_ticks)
-        except SandboxError as refused:
-            self._sandbox_refused(refused)
-        self.poller.refresh_now()
+        self.sandbox_controller.act(message.action, message.demo)
 
 
 def make_app(collector: Collector | None = None, process_filter: ProcessFilter = ProcessFilter(),
              interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True) -> ProcwatchApp:
     view = View(process_filter=process_filter, sort=sort)
     return ProcwatchApp(collector or make_collector(), view, interval, theme, sandbox)
-
-
-class _ExitOnSignals:
-    """SIGTERM and SIGHUP end the app the normal way, so the terminal is restored and the sandbox cleaned up
-    (Python's default action would kill the process with the terminal still in the alternate screen)."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-    def __init__(self, app: ProcwatchApp) -> None:
-        self.app = app
-
-    def __enter__(self) -> None:
-        self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signo: int, frame) -> None:
-        self.app.call_later(self.app.exit, 128 + signo) if self.app.is_running else None
-
-
-def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool) -> int:
-    app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)
-    if theme is not None and theme not in app.available_themes:
-        names = ", ".join(sorted(app.available_themes))
-        print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",
-              file=sys.stderr)
-        return 2
-    with _ExitOnSignals(app):
-        result = app.run()
-    return result or 0

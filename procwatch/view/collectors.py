@@ -42,7 +42,7 @@ class PsutilCollector:
             if info["create_time"] is None or info["ppid"] is None:
                 continue
             pid = info["pid"]
-            start_ticks = int(round(info["create_time"] * 100))  # an identity key, not kernel ticks
+            start_ticks = round(info["create_time"] * 100)  # an identity key, not kernel ticks
             times = info["cpu_times"]
             cpu_seconds = (times.user + times.system) if times else 0.0
             identity = (pid, start_ticks)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from procwatch.engine.collector import Collector
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Identity
-from procwatch.view.rows import RowFacts
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
+from procwatch.view.rows import RowFacts
 
 
 @dataclass(frozen=True)
@@ -87,19 +87,20 @@ class Poller:
             self._want_sweep = False
             try:
                 started = time.monotonic()
-                if sweep:
+                if sweep or self._observations is None:
                     self._observations = self.lineage.observe(self.collector.sweep())
+                observations = self._observations
                 view = self.view
-                rows = build_rows(self._observations.snapshot.procs, view.process_filter, view.collapsed, view.sort,
+                rows = build_rows(observations.snapshot.procs, view.process_filter, view.collapsed, view.sort,
                                   hide_kernel=view.hide_kernel)
                 work = time.monotonic() - started
                 if sweep:
                     period = max(self.interval, 1.5 * work)
                     next_sweep = started + period
-                facts = RowFacts.of(rows, self._observations)
+                facts = RowFacts.of(rows, observations)
                 self._built += 1
-                self.on_update(Update(self._observations, rows, view, work, period, sweep, facts, self._built))
-            except Exception as error:  # noqa: BLE001 - the loop must outlive one bad sweep
+                self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built))
+            except Exception as error:
                 if self.on_error is not None:
                     self.on_error(error)
                 next_sweep = time.monotonic() + self.interval

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 
+from procwatch.engine.escape import printable
 from procwatch.engine.lineage import Observations
 from procwatch.engine.model import Identity, ProcInfo
-from procwatch.engine.escape import printable
 from procwatch.engine.tree import Row
 
 COMMAND_LIMIT = 2000  # characters of a command line drawn in the table; the details panel shows all of it
@@ -25,7 +25,7 @@ class RowFacts:
     threads: int
 
     @classmethod
-    def of(cls, rows: list[Row], observations: Observations) -> "RowFacts":
+    def of(cls, rows: list[Row], observations: Observations) -> RowFacts:
         flagged = observations.zombies.keys() | observations.unreaped.keys() | observations.orphans.keys()
         width = 0
         index = {}

@@ -11,17 +11,25 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from procwatch.engine.procfs import read_wchan
+from procwatch.engine.escape import printable
 from procwatch.engine.lineage import Observations
 from procwatch.engine.model import ProcInfo
+from procwatch.engine.procfs import read_wchan
 from procwatch.engine.stat import format_stat
+from procwatch.engine.tree import ProcessFilter
 from procwatch.engine.words import (
-    describe_stat, explain_orphan, format_bytes, format_duration, format_elapsed, plural, state_model, tty_name,
-    wait_status, zombie_wait,
+    describe_stat,
+    explain_orphan,
+    format_bytes,
+    format_duration,
+    format_elapsed,
+    plural,
+    state_model,
+    tty_name,
+    wait_status,
+    zombie_wait,
 )
 from procwatch.view.poller import Update
-from procwatch.engine.escape import printable
-from procwatch.engine.tree import ProcessFilter
 
 
 def summary_text(update: Update, paused: bool, interval: float) -> Text:

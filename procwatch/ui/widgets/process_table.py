@@ -5,19 +5,19 @@ from __future__ import annotations
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from procwatch.engine.escape import printable
 from procwatch.engine.lineage import Observations
 from procwatch.engine.model import Identity, ProcInfo
-from procwatch.engine.words import format_bytes, format_elapsed, markers
-from procwatch.view.rows import COMMAND_LIMIT, RowFacts, fit_cells
 from procwatch.engine.stat import format_stat
-from procwatch.engine.escape import printable
 from procwatch.engine.tree import Row
+from procwatch.engine.words import format_bytes, format_elapsed, markers
+from procwatch.ui.keys import TABLE_KEYS, bindings
+from procwatch.view.rows import COMMAND_LIMIT, RowFacts, fit_cells
 
 HEADER = f"{'PID':>7} {'USER':<8} {'STAT':<5} {'CPU%':>5} {'RSS':>6} {'TIME':>8}  COMMAND"
 COMMAND_COLUMN = len(HEADER) - len("COMMAND")
@@ -58,19 +58,7 @@ class ProcessTable(ScrollView, can_focus=True):
     ProcessTable > .process-table--marker { text-style: italic; }
     """
 
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "cursor_page(-1)", "Page up", show=False),
-        Binding("pagedown", "cursor_page(1)", "Page down", show=False),
-        Binding("home", "cursor_to(0)", "First", show=False),
-        Binding("end", "cursor_to(-1)", "Last", show=False),
-        Binding("enter", "toggle", "Fold", show=False, id="process-table.toggle"),
-        Binding("left", "collapse", "Collapse", show=False),
-        Binding("right", "expand", "Expand", show=False),
-        Binding("shift+left", "pan(-8)", "Scroll left", show=False),
-        Binding("shift+right", "pan(8)", "Scroll right", show=False),
-    ]
+    BINDINGS = bindings(TABLE_KEYS)
 
     class CursorMoved(Message):
         """The selected process changed (or its data did)."""
@@ -195,7 +183,7 @@ class ProcessTable(ScrollView, can_focus=True):
     def action_pan(self, columns: int) -> None:
         self.scroll_to(x=max(0, round(self.scroll_x) + columns), animate=False, immediate=True, force=True)
 
-    def action_toggle(self) -> None:
+    def action_fold(self) -> None:
         self._request_toggle(None)
 
     def action_collapse(self) -> None:

@@ -4,18 +4,19 @@ It only posts messages upward; the app owns the Sandbox and does the work."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label, OptionList, RichLog
 from textual.widgets.option_list import Option
 
 from procwatch.engine.model import ProcInfo
-from procwatch.sandbox import RECIPES, Demo
 from procwatch.engine.stat import format_stat
+from procwatch.sandbox import RECIPES, Demo
+from procwatch.ui.keys import SANDBOX_KEYS, bindings, sandbox_hint
 
 
 class SandboxPanel(Vertical):
@@ -29,13 +30,7 @@ class SandboxPanel(Vertical):
     SandboxPanel > .hint { color: $text-muted; }
     """
 
-    BINDINGS = [
-        Binding("w", "demo('reap')", "wait()", id="sandbox.reap"),
-        Binding("p", "demo('parent_exit')", "Parent exits", id="sandbox.parent_exit"),
-        Binding("c", "demo('stop_cont')", "Stop/cont", id="sandbox.stop_cont"),
-        Binding("x", "demo('kill')", "Kill demo", id="sandbox.kill"),
-        Binding("X", "demo('kill_all')", "Kill all", id="sandbox.kill_all"),
-    ]
+    BINDINGS = bindings(SANDBOX_KEYS)
 
     class SpawnRequested(Message):
         def __init__(self, recipe: str) -> None:
@@ -57,14 +52,16 @@ class SandboxPanel(Vertical):
         yield Label("Sandbox: real demo processes (Enter forks one)", classes="title", id="sandbox-title")
         yield OptionList(*[Option(Text(f"{r.stat_shown:<4} {r.name}"), id=key) for key, r in RECIPES.items()],
                          id="recipes")
-        yield Label("w wait()  p parent exits  c stop/cont  x kill  X kill all", classes="hint")
-        table = DataTable(id="demos", cursor_type="row", zebra_stripes=False)
+        yield Label(sandbox_hint(), classes="hint")
+        table: DataTable[str] = DataTable(id="demos", cursor_type="row", zebra_stripes=False)
         table.add_columns("PID", "STAT", "role", "demo")
         yield table
         yield RichLog(id="narration", max_lines=500, wrap=True, markup=False, highlight=False, min_width=20)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        recipe = RECIPES[event.option.id]
+        recipe = RECIPES.get(event.option.id or "")
+        if recipe is None:
+            return
         self.query_one("#sandbox-title", Label).update(Text(recipe.description))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -74,13 +71,14 @@ class SandboxPanel(Vertical):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.post_message(self.SpawnRequested(event.option.id))
+        if event.option.id is not None:
+            self.post_message(self.SpawnRequested(event.option.id))
 
     def narrate(self, text: str) -> None:
         self.narration.append(text)
         self.query_one(RichLog).write(Text(text))  # a Text, never markup
 
-    def show_demos(self, demos: list[Demo], procs: dict[int, ProcInfo] | None) -> None:
+    def show_demos(self, demos: list[Demo], procs: Mapping[int, ProcInfo] | None) -> None:
         """Refresh the demo list; STAT comes from the last sweep when the identity matches."""
         table = self.query_one(DataTable)
         selected = self.selected_demo

@@ -10,10 +10,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from procwatch.engine.escape import printable
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.words import FLAG_LEGEND, STATE_WORDS, state_model
-from procwatch.engine.escape import printable
+from procwatch.ui.keys import help_rows
 
 SIGNALS = ("TERM", "KILL", "INT", "HUP", "STOP", "CONT")  # offered by the signal dialog, in this order
 
@@ -46,15 +47,13 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = MODAL_CSS.format(name="HelpScreen")
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.keys = keys
-
     def compose(self) -> ComposeResult:
         text = Text()
-        text.append("Keys\n", style="bold")
-        for key, description in self.keys:
-            text.append(f"  {key:<14}", style="bold")
+        for key, description in help_rows():
+            if not description:  # a group title
+                text.append(f"{key}\n", style="bold underline")
+                continue
+            text.append(f"  {key:<16}", style="bold")
             text.append(f"{description}\n")
         text.append("\n")
         text.append_text(stat_legend())
@@ -86,7 +85,8 @@ class SignalScreen(ModalScreen[str | None]):
         def confirmed(signal_name: str | None) -> None:
             self.dismiss(signal_name)  # not awaited: we are inside a callback of the confirm screen
 
-        self.app.push_screen(ConfirmScreen(self.proc, event.option.id), confirmed)
+        if event.option.id is not None:
+            self.app.push_screen(ConfirmScreen(self.proc, event.option.id), confirmed)
 
 
 class ConfirmScreen(ModalScreen[str | None]):

@@ -1,0 +1,134 @@
+"""The app's side of the sandbox: starts the supervisor lazily on the main thread, forks demos in a worker thread,
+turns panel actions into supervisor requests, and labels demo rows. Plain monitoring starts no process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from procwatch.engine.model import Identity, ProcInfo
+from procwatch.sandbox import Demo, Sandbox, SandboxError, SandboxEvent
+from procwatch.ui.messages import SandboxNews
+from procwatch.ui.widgets.sandbox_panel import SandboxPanel
+
+if TYPE_CHECKING:
+    from procwatch.ui.app import ProcwatchApp
+
+
+class SandboxController:
+    def __init__(self, app: ProcwatchApp, enabled: bool) -> None:
+        self.app = app
+        self.enabled = enabled
+        self.sandbox: Sandbox | None = None  # created at the first demo
+        self.select_when_seen: int | None = None  # the pid the cursor goes to once the table shows it
+
+    @property
+    def panel(self) -> SandboxPanel:
+        return self.app.query_one(SandboxPanel)
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.close()
+
+    def _refuse_when_disabled(self) -> bool:
+        if not self.enabled:
+            self.app.say("the sandbox is disabled (--no-sandbox)", severity="warning")
+        return not self.enabled
+
+    def toggle_panel(self) -> None:
+        if self._refuse_when_disabled():
+            return
+        panel = self.panel
+        panel.toggle_class("open")
+        if panel.has_class("open"):
+            panel.query_one("#recipes").focus()
+        else:
+            self.app.focus_table()
+
+    def spawn(self, recipe: str, open_panel: bool = False) -> None:
+        """Fork a demo through the supervisor. The supervisor is started here, on the main thread (its death
+        signal is tied to the thread that starts it); the spawn itself waits in a worker thread, since some
+        demos take seconds to get in place (the orphan's parent lingers 2 s so the re-parenting is seen)."""
+        if self._refuse_when_disabled():
+            return
+        if open_panel:
+            self.panel.add_class("open")
+        if self.sandbox is None:
+            self.sandbox = Sandbox(on_event=self._forward)
+        try:
+            self.sandbox.start()
+        except SandboxError as refused:
+            self.refused(refused)
+            return
+        self.app.run_worker(partial(self._spawn_in_thread, self.sandbox, recipe), thread=True, group="sandbox",
+                            exit_on_error=False)
+
+    def _forward(self, event: SandboxEvent) -> None:
+        self.app.post_message(SandboxNews(event))  # from the sandbox's reader thread: thread-safe
+
+    def _spawn_in_thread(self, sandbox: Sandbox, recipe: str) -> None:
+        try:
+            demo = sandbox.spawn(recipe)
+        except SandboxError as refused:
+            self.app.call_from_thread(self.refused, refused)
+            return
+        except Exception as error:  # a worker's error would otherwise vanish silently
+            self.app.call_from_thread(self.refused, f"the {recipe} demo failed: {error!r}")
+            return
+        self.select_when_seen = demo.pid
+        self.app.poller.refresh_now()
+
+    def refused(self, refused: Exception | str) -> None:
+        self.panel.narrate(f"refused: {refused}")
+        self.app.say(str(refused), severity="warning", timeout=6)
+
+    def labels(self) -> dict[Identity, str]:
+        """Demos are forks of the supervisor and share its command line: label them by what they show."""
+        if self.sandbox is None:
+            return {}
+        labels = {demo.identity: f"demo-{demo.recipe} · {demo.name} demo, {demo.role} (sandbox)"
+                  for demo in self.sandbox.demos()}
+        if self.sandbox.supervisor_identity is not None:
+            labels[self.sandbox.supervisor_identity] = "pw-sandbox · the sandbox supervisor, a child subreaper"
+        return labels
+
+    def show(self, procs: dict[int, ProcInfo] | None) -> None:
+        if self.sandbox is not None:
+            self.panel.show_demos(self.sandbox.demos(), procs)
+
+    def news(self, message: SandboxNews) -> None:
+        event = message.event
+        if event.text:
+            self.panel.narrate(event.text)
+        if event.kind in ("added", "removed", "started", "exited"):
+            self.show(self.app.procs())
+            self.app.poller.refresh_now()
+
+    def act(self, action: str, demo: Demo | None) -> None:
+        """A key of the demo list: an explicit map from the action to the supervisor request."""
+        sandbox = self.sandbox
+        if sandbox is None:
+            return
+        requests: dict[str, Callable[[int, int | None], None]] = {
+            "reap": sandbox.reap, "parent_exit": sandbox.parent_exit, "kill": sandbox.kill,
+            "stop_cont": self._stop_or_continue,
+        }
+        try:
+            if action == "kill_all":
+                sandbox.kill_all()
+            elif demo is None:
+                self.app.say("select a demo in the list first", severity="warning")
+                return
+            else:
+                requests[action](demo.pid, demo.start_ticks)
+        except SandboxError as refused:
+            self.refused(refused)
+        self.app.poller.refresh_now()
+
+    def _stop_or_continue(self, pid: int, start_ticks: int | None) -> None:
+        assert self.sandbox is not None
+        procs = self.app.procs() or {}
+        proc = procs.get(pid)
+        stopped = proc is not None and proc.start_ticks == start_ticks and proc.state == "T"
+        (self.sandbox.cont if stopped else self.sandbox.stop)(pid, start_ticks)
