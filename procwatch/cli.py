@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from procwatch import __version__
 from procwatch.engine.stat import STATE_LETTERS
-from procwatch.engine.tree import SORT_KEYS
+from procwatch.engine.tree import SORT_KEYS, ProcessFilter
 
 SORT_CHOICES = tuple(SORT_KEYS)
 
@@ -90,8 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--json goes with --once")
         if args.once and args.theme is not None:
             raise UsageError("--theme is for the TUI; --once prints plain text")
-        from procwatch.engine.tree import ProcessFilter
-
         process_filter = ProcessFilter(
             users=parse_users(args.user) if args.user is not None else frozenset(),
             states=parse_states(args.state) if args.state is not None else frozenset(),

@@ -12,6 +12,7 @@ from procwatch.engine.escape import printable
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.stat import STATE_NAMES, format_stat
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
+from procwatch.view.collectors import make_collector
 
 
 def run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextIO | None = None) -> int:
@@ -26,8 +27,6 @@ def run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextI
 
 
 def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextIO | None = None) -> int:
-    from procwatch.view.collectors import make_collector
-
     out = out if out is not None else sys.stdout  # looked up per call: redirect_stdout, capsys
     snapshot = make_collector().sweep()
     observations = Lineage().observe(snapshot)

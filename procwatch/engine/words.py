@@ -114,26 +114,23 @@ def wait_status_long(status: int) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """How long something has lasted: 59s, 12m34s, 3h02m, 4d03h."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
-    return f"{seconds // 86400}d{seconds // 3600 % 24:02d}h"
+    """How long something has lasted, in units: 59s, 12m34s, 3h02m, 4d03h."""
+    return _age(seconds, "{m}m{s:02d}s", "{h}h{m:02d}m")
 
 
 def format_elapsed(seconds: float) -> str:
-    """A clock-like age, like ps etime but shorter: 59s, 12:34, 3:02:01, 4d03h."""
+    """A clock-like age for a column, like ps etime but shorter: 59s, 12:34, 3:02:01, 4d03h."""
+    return _age(seconds, "{m}:{s:02d}", "{h}:{m:02d}:{s:02d}")
+
+
+def _age(seconds: float, minutes: str, hours: str) -> str:
+    """Seconds below a minute and days above a day read the same in both styles; only the middle differs."""
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}:{seconds % 60:02d}"
     if seconds < 86400:
-        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+        return (minutes if seconds < 3600 else hours).format(h=h, m=seconds // 60 if seconds < 3600 else m, s=s)
     return f"{seconds // 86400}d{seconds // 3600 % 24:02d}h"
 
 
