@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from procwatch import __version__
+from procwatch.engine.model import MAX_INTERVAL, MIN_INTERVAL
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS, ProcessFilter
 
@@ -24,6 +25,11 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one clear line instead of usage + message
         raise UsageError(message)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def parse_users(value: str) -> frozenset[str]:
@@ -58,8 +64,8 @@ def parse_interval(value: str) -> float:
         seconds = float(value)
     except ValueError:
         raise UsageError(f"--interval: {value!r} is not a number of seconds") from None
-    if not math.isfinite(seconds) or seconds <= 0 or seconds > 3600:
-        raise UsageError(f"--interval: {value!r} must be more than 0 and at most 3600 seconds")
+    if not math.isfinite(seconds) or not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise UsageError(f"--interval: {value!r} must be from {MIN_INTERVAL:g} to {MAX_INTERVAL:g} seconds")
     return seconds
 
 
@@ -100,13 +106,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"procwatch: {error} (see procwatch --help)", file=sys.stderr)
         return 2
     if args.once:
-        try:
-            from procwatch.report import run_once
+        from procwatch.report import run_once
 
-            return run_once(args, process_filter)
-        except BrokenPipeError:  # `procwatch --once | head`
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:
+            status = run_once(args, process_filter)
+            sys.stdout.flush()  # here, not at interpreter exit, where an error would only be "ignored"
+            return status
+        except BrokenPipeError:  # `procwatch --once | head`: the reader has all it wanted
+            _silence_stdout()
             return 0
+        except OSError as error:  # a full disk, a closed descriptor...
+            _silence_stdout()
+            print(f"procwatch: cannot write the output: {error.strerror or error}", file=sys.stderr)
+            return 1
     from procwatch.ui.launcher import run_app
 
     return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,

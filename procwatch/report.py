@@ -8,7 +8,7 @@ import sys
 from typing import TextIO
 
 from procwatch.engine import words
-from procwatch.engine.escape import printable
+from procwatch.engine.escape import cut_cells, printable
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.stat import STATE_NAMES, format_stat
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
@@ -30,7 +30,8 @@ def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: Text
     out = out if out is not None else sys.stdout  # looked up per call: redirect_stdout, capsys
     snapshot = make_collector().sweep()
     observations = Lineage().observe(snapshot)
-    rows = build_rows(snapshot.procs, process_filter, sort=args.sort)
+    # One sweep has no CPU rate yet: CPU time is what tells the busy processes apart.
+    rows = build_rows(snapshot.procs, process_filter, sort="time" if args.sort == "cpu" else args.sort)
     for note in snapshot.notes:
         print(f"procwatch: {note}", file=sys.stderr)
     if args.json:
@@ -45,6 +46,7 @@ def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: Text
         import shutil
 
         width = shutil.get_terminal_size().columns
+    guides = unicode_guides(out)
     commands = [row.proc.cmdline for row in rows]
     everything = " ".join(commands)  # printable() escapes single characters: one pass tells for all
     if printable(everything) != everything:  # some command needs escaping (rare): check each one
@@ -59,14 +61,36 @@ def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: Text
         column = users.get(user)
         if column is None:
             column = users[user] = f"{printable(user)[:10]:<10}"
-        line = f"{pid:>7} {column} {format_stat(p):<6} {row.guide}{command}"
+        line = f"{pid:>7} {column} {format_stat(p):<6} {row.guide if guides else ascii_guide(row.guide)}{command}"
         if row.context or pid in zombies or pid in unreaped or pid in orphans or p.state in "DTt":
             markers = words.markers(p, observations, context=row.context)
             if markers:
                 line += "  " + "  ".join(f"<{printable(m)}>" for m in markers)
-        append(line[:width] if width else line)
+        append(cut_cells(line, width) if width else line)
     out.write("\n".join(lines) + "\n")
     return 0
+
+
+GUIDE_CHARACTERS = "├└│─⋯"
+ASCII_GUIDES = str.maketrans({"├": "|", "└": "`", "│": "|", "─": "-", "⋯": "~"})
+
+
+def unicode_guides(out: TextIO) -> bool:
+    """Whether the output can encode the tree guides; where it cannot (PYTHONIOENCODING=ascii, latin-1), ASCII
+    guides are drawn and whatever else the encoding lacks comes out as backslash escapes."""
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    try:
+        GUIDE_CHARACTERS.encode(encoding)
+        return True
+    except (UnicodeEncodeError, LookupError):
+        reconfigure = getattr(out, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+        return False
+
+
+def ascii_guide(guide: str) -> str:
+    return guide.translate(ASCII_GUIDES)
 
 
 def row_json(row: Row, observations: Observations) -> dict[str, object]:

@@ -12,7 +12,10 @@ What a warm `ProcfsCollector` sweep reads, and how stale a value can be:
   changed, and for a rotating slice of the rest: every process is re-read at least once per `status_max_age`
   (10 s) plus one sweep interval. Only a change that leaves stat untouched (setuid or mlock between two clock
   ticks, pages reclaimed from an idle process) can be shown that late.
-- /proc/PID/cmdline for new identities and after an exec (comm changed); never for kernel threads and zombies.
+- /proc/PID/cmdline for new identities, after an exec (comm changed), and with status on the rotating schedule:
+  a command line rewritten in place (postgres, nginx, sshd, setproctitle) shows within status_max_age plus one
+  interval. Read whole (no cut: the kernel's limit on arguments is the bound). Never for kernel threads and
+  zombies.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Protocol
 from procwatch.engine import procfs
 from procwatch.engine.model import ProcInfo, Snapshot
 from procwatch.engine.procfs import FS_ENCODING, FS_ERRORS, PF_KTHREAD, parse_argv, parse_status
-from procwatch.engine.words import hidepid_note
+from procwatch.engine.words import FOREIGN_PROC_NOTE, hidepid_note
 
 
 class Collector(Protocol):
@@ -158,11 +161,11 @@ class ProcfsCollector:
             argv: tuple[str, ...]
             if kernel_thread or state == "Z" or state == "X":
                 argv = ()  # the kernel shows no cmdline for these (as ps: `[name] <defunct>`)
-            elif previous is not None and previous.name == name and previous.argv:
+            elif previous is not None and previous.name == name and previous.argv and not due[pid & mask]:
                 argv = previous.argv
             else:
                 try:
-                    argv = parse_argv(read(base + "cmdline"))
+                    argv = parse_argv(read(base + "cmdline", None))
                 except OSError:
                     argv = ()  # permission denied (hidepid) or gone: a partial record
             cpu_ticks = int(f[11]) + int(f[12])
@@ -184,7 +187,10 @@ class ProcfsCollector:
 
 
 def visibility_notes(proc: str = "/proc") -> tuple[str, ...]:
+    notes = []
     mode = procfs.hidepid_mode() if proc == "/proc" else None
     if mode and os.geteuid() != 0:
-        return (hidepid_note(mode),)
-    return ()
+        notes.append(hidepid_note(mode))
+    if proc == "/proc" and not procfs.proc_is_ours(proc):
+        notes.append(FOREIGN_PROC_NOTE)
+    return tuple(notes)

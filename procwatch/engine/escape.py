@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # C0/C1 controls and DEL (terminal escape sequences), surrogates (undecodable bytes kept by os.fsdecode), line and
 # paragraph separators, and every invisible format character (Unicode category Cf: zero-width characters, bidi
@@ -34,3 +35,28 @@ def printable(text: str) -> str:
     if _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(_escape, text)
+
+
+def _char_cells(char: str) -> int:
+    if unicodedata.combining(char) or char in "\u200d":
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells of escaped text: wide (CJK) characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_cells(char) for char in text)
+
+
+def cut_cells(text: str, cells: int) -> str:
+    """The longest start of escaped text that fits in `cells` terminal cells (a wide character is never split)."""
+    if text.isascii():
+        return text[:cells]
+    used = 0
+    for index, char in enumerate(text):
+        used += _char_cells(char)
+        if used > cells:
+            return text[:index]
+    return text

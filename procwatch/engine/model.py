@@ -6,6 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+# The refresh intervals `<` and `>` step through; --interval and the config accept anything between the ends.
+INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+MIN_INTERVAL, MAX_INTERVAL = INTERVAL_STEPS[0], 3600.0
+
+
 Identity = tuple[int, int]  # (pid, start time in clock ticks since boot): PIDs are reused, this is not.
 
 

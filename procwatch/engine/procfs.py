@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from typing import NamedTuple
 
 from procwatch.engine.model import Identity
@@ -21,8 +22,9 @@ _O_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 FS_ENCODING, FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # what os.fsdecode uses
 
 
-def read(path: str, limit: int = 1 << 20, dir_fd: int | None = None) -> bytes:
-    """The bytes of a /proc file, in as few reads as it takes (most fit in one). Raises OSError."""
+def read(path: str, limit: int | None = 1 << 20, dir_fd: int | None = None) -> bytes:
+    """The bytes of a /proc file, in as few reads as it takes (most fit in one), up to `limit` bytes (None: all
+    of it; for cmdline the kernel's own limit on arguments is the bound). Raises OSError."""
     fd = _open(path, _O_FLAGS, dir_fd=dir_fd) if dir_fd is not None else _open(path, _O_FLAGS)
     try:
         chunk = _read_fd(fd, 8192)
@@ -30,7 +32,7 @@ def read(path: str, limit: int = 1 << 20, dir_fd: int | None = None) -> bytes:
             return chunk
         parts = [chunk]
         size = len(chunk)
-        while size < limit:
+        while limit is None or size < limit:
             chunk = _read_fd(fd, 65536)
             if not chunk:
                 break
@@ -133,11 +135,15 @@ def pids(proc: str = PROC) -> list[int]:
 
 
 def boot_time(proc: str = PROC) -> float:
-    """Epoch seconds of boot (btime in /proc/stat), 0.0 when the line is missing."""
-    for line in read(f"{proc}/stat").splitlines():
-        if line.startswith(b"btime "):
-            return float(line.split()[1])
-    return 0.0
+    """Epoch seconds of boot: btime in /proc/stat, or from CLOCK_BOOTTIME where /proc/stat is not there
+    (/proc mounted subset=pid, systemd's ProcSubset=pid) or has no btime line."""
+    try:
+        for line in read(f"{proc}/stat").splitlines():
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def children_map(proc: str = PROC) -> dict[int, list[int]]:
@@ -186,13 +192,36 @@ def hidepid_mode(mountinfo: str = "/proc/self/mountinfo") -> str | None:
     return None
 
 
+def proc_is_ours(proc: str = PROC) -> bool:
+    """Whether this /proc shows our own PID namespace. Under `unshare -p -f` without a new /proc mount it shows the
+    parent namespace's processes, whose pids are not ours: /proc/self then names another pid."""
+    try:
+        return os.readlink(f"{proc}/self") == str(os.getpid())
+    except OSError:
+        return False
+
+
+def pidfd_pid(pidfd: int, proc: str = PROC) -> int | None:
+    """The pid a pidfd refers to, as this /proc numbers it (`Pid:` in its fdinfo; -1 once the process exited),
+    or None where the kernel does not say (before Linux 5.10)."""
+    try:
+        info = read(f"{proc}/self/fdinfo/{pidfd}")
+    except OSError:
+        return None
+    start = info.find(b"\nPid:")
+    if start < 0:
+        return None
+    return int(info[start + 5 : info.index(b"\n", start + 5)])
+
+
 # ---------------------------------------------------------------- signals
 
 
 class SignalRefused(Exception):
-    """Nothing was sent. `reason` is one of REASONS; the words are made by procwatch.engine.words."""
+    """Nothing was sent. `reason` is one of REASONS; the words are made by procwatch.engine.words.
+    "unproven": /proc does not number processes as our PID namespace does, so the identity cannot be checked."""
 
-    REASONS = ("gone", "reused", "denied", "unopenable")
+    REASONS = ("gone", "reused", "denied", "unopenable", "unproven")
 
     def __init__(self, reason: str, pid: int, detail: str = "") -> None:
         super().__init__(reason, pid, detail)
@@ -203,7 +232,8 @@ def signal_process(identity: Identity, signo: int, proc: str = PROC) -> None:
     """Send signo to the process with this identity, or raise SignalRefused.
 
     A pidfd pins the process first: while it is held the PID cannot be reused, so the start-time check and the
-    signal cannot straddle a reuse."""
+    signal cannot straddle a reuse. The pidfd's own fdinfo then proves that /proc/PID is that same process (pidfd_open
+    resolves pids in our PID namespace; a /proc from another namespace would show someone else)."""
     pid, expected = identity
     try:
         pidfd = os.pidfd_open(pid)
@@ -212,6 +242,11 @@ def signal_process(identity: Identity, signo: int, proc: str = PROC) -> None:
     except OSError as error:
         raise SignalRefused("unopenable", pid, error.strerror or str(error)) from None
     try:
+        seen_as = pidfd_pid(pidfd, proc)
+        if seen_as == -1:
+            raise SignalRefused("gone", pid)
+        if seen_as != pid and (seen_as is not None or not proc_is_ours(proc)):
+            raise SignalRefused("unproven", pid)
         try:
             proc_dir = os.open(f"{proc}/{pid}", os.O_RDONLY | os.O_DIRECTORY)
         except OSError:

@@ -15,7 +15,8 @@ from procwatch.engine.stat import STATE_LETTERS
 
 SORT_KEYS: dict[str, Callable[[ProcInfo], Any]] = {
     "pid": lambda p: p.pid,
-    "cpu": lambda p: (-p.cpu_percent, p.pid),
+    "cpu": lambda p: (-p.cpu_percent, p.pid),  # since the last sweep: --once, with one sweep, sorts by "time"
+    "time": lambda p: (-p.cpu_ticks, p.pid),  # CPU time used since start
     "mem": lambda p: (-p.rss, p.pid),
     "name": lambda p: (p.name.lower(), p.pid),
 }

@@ -234,7 +234,13 @@ def signal_refused(refused: SignalRefused, who: str) -> str:
         return f"PID {refused.pid} now belongs to another process (it was reused); nothing sent"
     if refused.reason == "denied":
         return f"permission denied: you may not signal {who}"
+    if refused.reason == "unproven":
+        return (f"/proc shows another PID namespace than procwatch's: {who} cannot be proven to be the process "
+                "you see; nothing sent")
     return f"cannot open process {who}: {refused.detail}"
+
+
+FOREIGN_PROC_NOTE = "/proc belongs to another PID namespace: signals and the sandbox are off"
 
 
 def hidepid_note(mode: str) -> str:

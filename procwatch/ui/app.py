@@ -17,7 +17,7 @@ from textual.widgets import Footer
 from procwatch.engine import words
 from procwatch.engine.collector import Collector
 from procwatch.engine.escape import printable
-from procwatch.engine.model import ProcInfo
+from procwatch.engine.model import INTERVAL_STEPS, ProcInfo
 from procwatch.engine.procfs import SignalRefused, signal_process
 from procwatch.engine.tree import ProcessFilter, children_map
 from procwatch.sandbox import Sandbox
@@ -31,8 +31,6 @@ from procwatch.ui.widgets.sandbox_panel import SandboxPanel
 from procwatch.ui.widgets.screens import HelpScreen, JumpScreen, PickerScreen, SignalScreen, state_choices
 from procwatch.view.collectors import make_collector
 from procwatch.view.poller import Poller, Update, View
-
-INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 class ProcwatchApp(App[int]):
@@ -228,8 +226,8 @@ class ProcwatchApp(App[int]):
             self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval))
 
     def action_interval(self, step: int) -> None:
-        index = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - self.interval))
-        self.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, index + step))]
+        index = min(range(len(INTERVAL_STEPS)), key=lambda i: abs(INTERVAL_STEPS[i] - self.interval))
+        self.interval = INTERVAL_STEPS[max(0, min(len(INTERVAL_STEPS) - 1, index + step))]
         self.poller.interval = self.interval
         self.say(f"refresh every {self.interval:g}s", timeout=2)
 

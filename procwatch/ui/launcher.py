@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import signal
 import sys
+import threading
 from types import FrameType, TracebackType
 
 from procwatch.engine.tree import ProcessFilter
@@ -31,13 +35,82 @@ class _ExitOnSignals:
             self.app.call_later(self.app.exit, 128 + signo)
 
 
+class _TerminalWatch:
+    """Ends procwatch when its terminal goes away (window closed, ssh dropped, tmux server killed) even when no
+    SIGHUP comes: a thread polls the terminal for a hang-up. Textual's input thread spins on a dead pty and would
+    keep the process alive at 100 % of a core, so the last resort is a hard exit after the sandbox is reaped."""
+
+    PERIOD = 0.1  # seconds between polls: cheap (one poll(2) call), and well within the 1 s promised
+    GRACE = 0.5  # seconds the app gets to end the normal way
+
+    def __init__(self, app: ProcwatchApp, fds: tuple[int, ...]) -> None:
+        self.app, self.fds = app, fds
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="procwatch-terminal-watch", daemon=True)
+
+    def __enter__(self) -> _TerminalWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+    def _run(self) -> None:
+        poller = select.poll()
+        for fd in self.fds:
+            poller.register(fd, select.POLLHUP | select.POLLERR | select.POLLNVAL)
+        while not self._done.wait(self.PERIOD):
+            if not any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, mask in poller.poll(0)):
+                continue
+            self.lost.set()
+            self.app.exit(None, 128 + signal.SIGHUP)  # thread-safe: sets flags and posts a message
+            if self._done.wait(self.GRACE):
+                return
+            self.app.sandbox_controller.close()  # the event loop is stuck: reap the sandbox ourselves
+            os._exit(128 + signal.SIGHUP)
+
+
+def _terminal_missing() -> str | None:
+    for name, stream in (("standard input", sys.stdin), ("standard output", sys.stdout)):
+        if stream is None or not stream.isatty():
+            return name
+    return None
+
+
 def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool) -> int:
+    missing = _terminal_missing()
+    if missing is not None:
+        print(f"procwatch: the TUI needs a terminal and {missing} is not one; "
+              "use procwatch --once (or --once --json) in scripts and pipes", file=sys.stderr)
+        return 2
     app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)
     if theme is not None and theme not in app.available_themes:
         names = ", ".join(sorted(app.available_themes))
         print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",
               file=sys.stderr)
         return 2
-    with _ExitOnSignals(app):
-        result = app.run()
-    return result or 0
+    with _ExitOnSignals(app), _TerminalWatch(app, (sys.stdin.fileno(), sys.stdout.fileno())) as watch:
+        app.run()
+    status = app.return_code or 0
+    if app._exception is not None:
+        print(f"procwatch: ended by an internal error: {app._exception!r}", file=sys.stderr)
+        status = status or 1
+    if watch.lost.is_set() or _threads_left():
+        # Textual's input thread can outlive a lost terminal (it loops on EIO): do not wait for it.
+        app.sandbox_controller.close()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(status)
+    return status
+
+
+def _threads_left(timeout: float = 0.5) -> bool:
+    """Whether a non-daemon thread other than this one is still running after `timeout` seconds."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(timeout)
+            if thread.is_alive():
+                return True
+    return False

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from procwatch.engine import procfs
 from procwatch.engine.model import Identity, ProcInfo
+from procwatch.engine.words import FOREIGN_PROC_NOTE
 from procwatch.sandbox import Demo, Sandbox, SandboxError, SandboxEvent
 from procwatch.ui.messages import SandboxNews
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
@@ -51,6 +53,9 @@ class SandboxController:
         signal is tied to the thread that starts it); the spawn itself waits in a worker thread, since some
         demos take seconds to get in place (the orphan's parent lingers 2 s so the re-parenting is seen)."""
         if self._refuse_when_disabled():
+            return
+        if not procfs.proc_is_ours():
+            self.app.say(FOREIGN_PROC_NOTE, severity="warning", timeout=6)
             return
         if open_panel:
             self.panel.add_class("open")
