@@ -147,3 +147,40 @@ def test_the_watch_ends_a_stuck_app_when_no_sighup_comes():
     assert result.stdout.splitlines() == ["watching", "exit asked 129", "sandbox closed"], result.stderr
     assert result.returncode == 129
     assert took < 5  # interpreter start-up plus at most PERIOD + GRACE: far below the 10 s the script would sleep
+
+
+CRASH = r"""
+import sys
+from procwatch.ui.app import ProcwatchApp
+from procwatch import cli
+
+def broken(self):
+    raise RuntimeError("can't start new thread")
+
+ProcwatchApp.on_mount = broken
+sys.exit(cli.main(["--no-sandbox"]))
+"""
+
+
+def test_a_crash_exits_non_zero_with_one_line_saying_what_failed():
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execve(sys.executable, [sys.executable, "-c", CRASH], ENV)
+        finally:
+            os._exit(127)
+    output = bytearray()
+    deadline = time.monotonic() + 30
+    status = None
+    while status is None:
+        assert time.monotonic() < deadline, bytes(output[-500:])
+        if select.select([fd], [], [], 0.05)[0]:
+            try:
+                output += os.read(fd, 65536)
+            except OSError:
+                pass
+        done, code = os.waitpid(pid, os.WNOHANG)
+        status = code if done else None
+    os.close(fd)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0
+    assert b"procwatch: ended by an internal error: RuntimeError(\"can't start new thread\")" in output
