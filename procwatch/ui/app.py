@@ -12,7 +12,6 @@ from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
-from textual.widgets import Footer
 
 from procwatch.engine import words
 from procwatch.engine.collector import Collector
@@ -25,6 +24,7 @@ from procwatch.ui.keys import APP_KEYS, bindings
 from procwatch.ui.messages import SandboxNews, SnapshotReady, SweepFailed
 from procwatch.ui.palette import ProcwatchCommands
 from procwatch.ui.sandbox_controller import SandboxController
+from procwatch.ui.widgets.footer import LeanFooter
 from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar, summary_text
 from procwatch.ui.widgets.process_table import ProcessTable
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
@@ -60,7 +60,7 @@ class ProcwatchApp(App[int]):
         yield DetailsPanel(id="details")
         if self.sandbox_controller.enabled:
             yield SandboxPanel(id="sandbox")
-        yield Footer()
+        yield LeanFooter()
 
     def on_mount(self) -> None:
         if self.initial_theme:
