@@ -10,7 +10,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 
 from procwatch.engine import words
@@ -32,6 +32,8 @@ from procwatch.ui.widgets.screens import HelpScreen, JumpScreen, PickerScreen, S
 from procwatch.view.collectors import make_collector
 from procwatch.view.poller import Poller, Update, View
 
+DETAILS_MIN_HEIGHT = 16  # rows of screen below which the details panel would leave the table no rows
+
 
 class ProcwatchApp(App[int]):
     TITLE = "procwatch"
@@ -46,6 +48,7 @@ class ProcwatchApp(App[int]):
                  sandbox: bool = True) -> None:
         super().__init__()
         self.sandbox_controller = SandboxController(self, sandbox)
+        self.details_wanted = True
         self.collector = collector
         self.interval = interval
         self.view = view
@@ -65,8 +68,9 @@ class ProcwatchApp(App[int]):
     def on_mount(self) -> None:
         if self.initial_theme:
             self.theme = self.initial_theme
-        self.query_one(FilterBar).show_filter(self.view.process_filter, self.view.hide_kernel)
+        self._show_filter()
         self.query_one(ProcessTable).focus()
+        self._place_details()
         self.poller.start()
 
     def on_unmount(self) -> None:
@@ -115,8 +119,11 @@ class ProcwatchApp(App[int]):
             return
         if update.view != self.view and not update.swept:
             return  # built for a view the user has already changed again
-        first = self.last is None
-        self.last = update
+        previous, self.last = self.last, update
+        first = previous is None
+        notes_changed = previous is None or update.observations.snapshot.notes != previous.observations.snapshot.notes
+        if notes_changed:
+            self._show_filter()
         with self.batch_update():
             table = self.query_one(ProcessTable)
             table.empty_message = (f"no process matches {printable(update.view.process_filter.describe())}"
@@ -157,8 +164,12 @@ class ProcwatchApp(App[int]):
     # -- view changes ---------------------------------------------------------------------------------------
     def _set_view(self, view: View) -> None:
         self.view = view
-        self.query_one(FilterBar).show_filter(view.process_filter, view.hide_kernel)
+        self._show_filter()
         self.poller.set_view(view)
+
+    def _show_filter(self) -> None:
+        notes = self.last.observations.snapshot.notes if self.last else ()
+        self.query_one(FilterBar).show_filter(self.view.process_filter, self.view.hide_kernel, notes)
 
     def set_filter(self, process_filter: ProcessFilter) -> None:
         self._set_view(replace(self.view, process_filter=process_filter))
@@ -232,9 +243,19 @@ class ProcwatchApp(App[int]):
         self.say(f"refresh every {self.interval:g}s", timeout=2)
 
     # -- panels and dialogs ---------------------------------------------------------------------------------
-    def action_toggle_details(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        self._place_details(event.size.height)
+
+    def _place_details(self, height: int | None = None) -> None:
+        """The details panel shows when asked for and when the screen leaves the table room for rows."""
         details = self.query_one(DetailsPanel)
-        details.display = not details.display
+        height = self.size.height if height is None else height
+        details.display = self.details_wanted and height >= DETAILS_MIN_HEIGHT
+
+    def action_toggle_details(self) -> None:
+        self.details_wanted = not self.details_wanted
+        self._place_details()
+        details = self.query_one(DetailsPanel)
         if details.display:
             table = self.query_one(ProcessTable)
             details.show_process(table.selected, self.last.observations if self.last else None)

@@ -74,14 +74,16 @@ class _TerminalWatch:
 def _terminal_missing() -> str | None:
     for name, stream in (("standard input", sys.stdin), ("standard output", sys.stdout)):
         if stream is None or not stream.isatty():
-            return name
+            return f"{name} is not one"
+    if os.environ.get("TERM", "dumb") in ("dumb", ""):
+        return "TERM is dumb or unset (no cursor movement)"
     return None
 
 
 def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool) -> int:
     missing = _terminal_missing()
     if missing is not None:
-        print(f"procwatch: the TUI needs a terminal and {missing} is not one; "
+        print(f"procwatch: the TUI needs a terminal, and {missing}; "
               "use procwatch --once (or --once --json) in scripts and pipes", file=sys.stderr)
         return 2
     app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)

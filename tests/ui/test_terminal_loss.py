@@ -184,3 +184,16 @@ def test_a_crash_exits_non_zero_with_one_line_saying_what_failed():
     os.close(fd)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0
     assert b"procwatch: ended by an internal error: RuntimeError(\"can't start new thread\")" in output
+
+
+def test_term_dumb_is_refused_in_one_line():
+    master, slave = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "procwatch"], stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+                                timeout=20, env=dict(ENV, TERM="dumb"))
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "TERM" in lines[0] and "--once" in lines[0]

@@ -48,8 +48,6 @@ def summary_text(update: Update, paused: bool, interval: float) -> Text:
     text.append(f"sweep {snapshot.sweep_seconds * 1000:.0f} ms")
     if paused:
         text.append("  PAUSED", style="reverse bold")
-    for note in snapshot.notes:
-        text.append(f"  ({note})", style="italic")
     return text
 
 
@@ -70,7 +68,8 @@ class FilterBar(Horizontal):
     DEFAULT_CSS = """
     FilterBar { height: auto; max-height: 3; display: none; background: $boost; }
     FilterBar.active, FilterBar.editing { display: block; }
-    FilterBar > #filter-label { width: auto; padding: 0 1; color: $text-accent; }
+    FilterBar > #filter-label { width: auto; max-width: 50%; padding: 0 1; color: $text-accent; }
+    FilterBar > Input { min-width: 20; }
     FilterBar > Input, FilterBar > Input:focus { display: none; width: 1fr; height: 1; border: none; padding: 0 1; }
     FilterBar.editing > Input { display: block; }
     """
@@ -91,8 +90,10 @@ class FilterBar(Horizontal):
         yield Static(id="filter-label")
         yield Input(placeholder="filter by name, command line or pid (Enter keeps, Esc clears)", id="filter-input")
 
-    def show_filter(self, process_filter: ProcessFilter, hidden_kernel: bool) -> None:
-        parts = []
+    def show_filter(self, process_filter: ProcessFilter, hidden_kernel: bool, notes: tuple[str, ...] = ()) -> None:
+        """The active filters, and notes about what cannot be seen (hidepid...): a line of their own, so they
+        are not cut at the end of the summary bar."""
+        parts = list(notes)
         if process_filter.active:
             parts.append("filter: " + printable(process_filter.describe()))
         if hidden_kernel:
