@@ -66,8 +66,11 @@ class SandboxController:
         except SandboxError as refused:
             self.refused(refused)
             return
-        self.app.run_worker(partial(self._spawn_in_thread, self.sandbox, recipe), thread=True, group="sandbox",
-                            exit_on_error=False)
+        try:
+            self.app.run_worker(partial(self._spawn_in_thread, self.sandbox, recipe), thread=True, group="sandbox",
+                                exit_on_error=False)
+        except RuntimeError as error:  # "can't start new thread": RLIMIT_NPROC reached
+            self.refused(f"cannot start a thread to fork the demo ({error}): too many processes for this user?")
 
     def _forward(self, event: SandboxEvent) -> None:
         self.app.post_message(SandboxNews(event))  # from the sandbox's reader thread: thread-safe
@@ -106,6 +109,8 @@ class SandboxController:
         event = message.event
         if event.text:
             self.panel.narrate(event.text)
+            if event.kind == "exited" and not self.panel.has_class("open"):
+                self.app.say(f"sandbox: {event.text}", severity="warning", timeout=8)  # else nobody would know
         if event.kind in ("added", "removed", "started", "exited"):
             self.show(self.app.procs())
             self.app.poller.refresh_now()
