@@ -25,8 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from procwatch.engine import procfs
 
 MARKER = "pw-churn-child"
 
@@ -96,7 +97,7 @@ class ForkStorm:
         self.proc: subprocess.Popen | None = None
         self.spawned: int | None = None
 
-    def __enter__(self) -> "ForkStorm":
+    def __enter__(self) -> ForkStorm:
         self.proc = subprocess.Popen([sys.executable, "-c", FORK_STORM, str(self.rate), str(self.max_seconds),
                                       self.marker], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      start_new_session=True)
@@ -141,28 +142,21 @@ class ForkStorm:
 
     def pids(self) -> list[int]:
         """Live processes of the storm (its process group), read from /proc."""
-        found = []
         if self.proc is None:
-            return found
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    with open(f"/proc/{name}/stat", "rb") as f:
-                        raw = f.read()
-                except OSError:
-                    continue
-                fields = raw[raw.rindex(b")") + 2 :].split()
-                if int(fields[2]) == self.proc.pid and int(name) != self.proc.pid:
-                    found.append(int(name))
+            return []
+        found = []
+        for pid in procfs.pids():
+            fields = procfs.stat_fields(pid)
+            if fields and int(fields[2]) == self.proc.pid and pid != self.proc.pid:
+                found.append(pid)
         return found
 
 
 def rss_bytes() -> int:
-    with open("/proc/self/status", "rb") as f:
-        for line in f:
-            if line.startswith(b"VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    try:
+        return (procfs.parse_status(procfs.read("/proc/self/status"))[2] or 0) * 1024
+    except OSError:
+        return 0
 
 
 async def measure(seconds: float, rate: float, interval: float) -> dict:

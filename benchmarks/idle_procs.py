@@ -4,7 +4,7 @@
         ...                             # measure something
     # here every one of them has been SIGKILLed and reaped
 
-How it stays cheap: one fork server (`python -S idle_procs.py --serve`, its own session and process group)
+How it stays cheap: one fork server (`python -S fork_server.py`, its own session and process group)
 reads a tree spec on stdin and forks it after import: inner nodes are forked Python processes that sleep in
 `signal.pause()` (~0.3 MiB private each), most leaves are `/bin/sleep` started by `posix_spawn` (~0.2 MiB each).
 10,000 processes cost about 2.5 GiB and 5-10 s to start on the 2-core dev machine.
@@ -32,138 +32,19 @@ import os
 import signal
 import sys
 
-SLEEP = "/bin/sleep"
-PR_SET_PDEATHSIG = 1
+from fork_server import tree_spec  # benchmarks/fork_server.py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # procwatch, imported lazily (by the controller only)
+FORK_SERVER = os.path.join(HERE, "fork_server.py")
 PR_SET_CHILD_SUBREAPER = 36
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The fork server (runs in the child, imports as little as possible)
-# --------------------------------------------------------------------------------------------------------------
-
-def _kill_own_group(signum=None, frame=None) -> None:
-    os.killpg(0, signal.SIGKILL)
-
-
-def _serve(lifetime: int, ready_fd: int) -> None:
-    import ctypes
-    import json
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    os.set_inheritable(ready_fd, False)  # not into the exec'd sleeps
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    # The death signal of the server and of every Python node: the parent died -> SIGKILL the *whole group*
-    # (the sleep leaves have no death signal of their own). Inherited by the forked nodes.
-    signal.signal(signal.SIGHUP, _kill_own_group)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0)
-    if os.getppid() == 1:  # the controller already died
-        os._exit(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    sleep_args = ["sleep", str(lifetime)]
-    env = {"PATH": "/usr/bin:/bin"}
-    actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1)]
-    spec = json.loads(sys.stdin.buffer.readline())
-
-    def build(children: list) -> None:
-        """Called inside a Python node: start its children, then report them (and itself) as ready."""
-        spawned = 0
-        for kind, grandchildren in children:
-            if kind == "sleep":
-                os.posix_spawn(SLEEP, sleep_args, env, file_actions=actions)
-                spawned += 1
-                continue
-            parent = os.getpid()
-            pid = os.fork()
-            if pid == 0:
-                code = 0
-                try:
-                    libc.prctl(PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0)
-                    if os.getppid() != parent:
-                        os._exit(1)
-                    signal.alarm(lifetime)  # self-destruct (default action of SIGALRM: terminate)
-                    build(grandchildren)
-                    os.close(ready_fd)
-                    while True:
-                        signal.pause()
-                except BaseException:
-                    code = 1
-                    try:
-                        os.write(ready_fd, b"!")
-                    except OSError:
-                        pass
-                finally:
-                    os._exit(code)
-        os.write(ready_fd, b"." * (spawned + 1))
-
-    try:
-        build(spec)
-    except BaseException as error:  # e.g. fork: EAGAIN. Tell the controller at once instead of letting it wait.
-        try:
-            os.write(ready_fd, b"!")
-            os.write(2, f"idle_procs server: {error!r}\n".encode())
-        except OSError:
-            pass
-    os.close(ready_fd)
-    try:
-        while os.read(0, 4096):  # until EOF: the controller closed the pipe or died
-            pass
-    finally:
-        _kill_own_group()  # our own group: everything this server started
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Tree shape
-# --------------------------------------------------------------------------------------------------------------
-
-def tree_spec(n: int, seed: int = 5) -> list:
-    """Children of the fork server for a group of n processes in total (the server included).
-
-    A mix like a busy machine: worker pools (one parent with 50-400 children; a third of the children are
-    Python nodes, the rest `sleep`), shell-like chains of depth 2-8, and small 3-level trees. Deterministic.
-    Node = [kind, children] with kind "py" (a forked Python node, may have children) or "sleep" (a leaf).
-    """
-    import random
-
-    rng = random.Random(seed)
-    budget = n - 1
-    spec: list = []
-    chains_budget, small_budget = budget * 15 // 100, budget * 15 // 100
-
-    def leaf() -> list:
-        return ["py", []] if rng.random() < 1 / 3 else ["sleep", []]
-
-    while chains_budget >= 2:  # py -> py -> ... -> sleep
-        depth = min(rng.randint(2, 8), chains_budget)
-        node: list = ["sleep", []]
-        for _ in range(depth - 1):
-            node = ["py", [node]]
-        spec.append(node)
-        chains_budget -= depth
-    while small_budget >= 10:  # py -> 3 x (py -> 2 x sleep)
-        spec.append(["py", [["py", [leaf(), leaf()]] for _ in range(3)]])
-        small_budget -= 10
-    budget -= sum(_count(node) for node in spec)
-    while budget > 0:  # worker pools
-        kids = min(rng.randint(50, 400), budget - 1)
-        spec.append(["py", [leaf() for _ in range(kids)]])
-        budget -= kids + 1
-    return spec
-
-
-def _count(node: list) -> int:
-    return 1 + sum(_count(child) for child in node[1])
-
-
-def _depth(node: list) -> int:
-    return 1 + max((_depth(child) for child in node[1]), default=0)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # The controller
 # --------------------------------------------------------------------------------------------------------------
 
-_open_groups: list["IdleProcs"] = []
+_open_groups: list[IdleProcs] = []
 _handlers_installed = False
 
 
@@ -174,6 +55,11 @@ def _prctl(option: int, arg: int) -> bool:
         return ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def become_subreaper() -> bool:
+    """Orphans of our descendants (a fork server's nodes, a tmux server) are re-parented to us, to be reaped."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def close_all() -> None:
@@ -219,7 +105,7 @@ class IdleProcs:
         self._closed = False
 
     # -- lifecycle --------------------------------------------------------------------------------------------
-    def __enter__(self) -> "IdleProcs":
+    def __enter__(self) -> IdleProcs:
         self.start()
         return self
 
@@ -233,14 +119,14 @@ class IdleProcs:
         import time
 
         install_cleanup_handlers()
-        if not _prctl(PR_SET_CHILD_SUBREAPER, 1):
+        if not become_subreaper():
             raise RuntimeError("cannot become a child subreaper: orphans could not be reaped")
         spec = tree_spec(self.n, self.seed)
         started = time.monotonic()
         read_fd, write_fd = os.pipe()
         try:
             self._server = subprocess.Popen(
-                [sys.executable, "-S", os.path.abspath(__file__), "--serve", str(self.lifetime), str(write_fd)],
+                [sys.executable, "-S", FORK_SERVER, str(self.lifetime), str(write_fd)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(write_fd,), start_new_session=True,
             )
         finally:
@@ -307,18 +193,18 @@ class IdleProcs:
 
 
 def _pgrps():
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    raw = f.read()
-                yield int(name), int(raw[raw.rindex(b")") + 2 :].split()[2])
-            except (OSError, ValueError, IndexError):
-                continue
+    from procwatch.engine import procfs
+
+    for pid in procfs.pids():
+        fields = procfs.stat_fields(pid)
+        if fields:
+            yield pid, int(fields[2])
 
 
 def count_processes() -> int:
-    return sum(1 for name in os.listdir("/proc") if name.isdigit())
+    from procwatch.engine import procfs
+
+    return len(procfs.pids())
 
 
 def main(argv: list[str]) -> int:
@@ -343,7 +229,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
-        _serve(int(sys.argv[2]), int(sys.argv[3]))
-    else:
-        sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/profile_engine.py [--n 5000] [--pyinstrument]
 
-Adds idle processes (benchmarks/idle_procs.py, always cleaned up) until about N run, then times each step of
+Adds idle processes (benchmarks/population.py, always cleaned up) until about N run, then times each step of
 the sweep in isolation over the same pids (median of 7 passes): the directory listing, the three reads,
 the three parsers, the int conversions + ProcInfo construction, the user-name lookup; then a whole warm
 sweep, Lineage.observe and build_rows. With --pyinstrument it also prints a statistical profile of 10 ticks.
@@ -11,17 +11,14 @@ sweep, Lineage.observe and build_rows. With --pyinstrument it also prints a stat
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import idle_procs  # noqa: E402
+from population import Population  # benchmarks/population.py
 
 
 def timed(fn, passes: int = 7) -> float:
@@ -34,40 +31,34 @@ def timed(fn, passes: int = 7) -> float:
     return statistics.median(values)
 
 
-def breakdown() -> list[tuple[str, float]]:
-    from procwatch.engine.collector import ProcfsCollector, _read, parse_argv, parse_stat, parse_status
+def breakdown() -> tuple[list[tuple[str, float]], int]:
+    from procwatch.engine import procfs
+    from procwatch.engine.collector import ProcfsCollector
     from procwatch.engine.lineage import Lineage
     from procwatch.engine.model import ProcInfo
+    from procwatch.engine.procfs import parse_argv, parse_status, split_stat
     from procwatch.engine.tree import build_rows, children_map
 
     def rd(path: str) -> bytes:  # other sessions' processes come and go while we measure
         try:
-            return _read(path)
+            return procfs.read(path)
         except OSError:
             return b""
 
     collector = ProcfsCollector()
     pids = collector.pids()
-    live = []
-    for pid in pids:
-        try:
-            _read(f"/proc/{pid}/stat")
-            live.append(pid)
-        except OSError:
-            pass
-    pids = live
     stats = [rd(f"/proc/{pid}/stat") for pid in pids]
     statuses = [rd(f"/proc/{pid}/status") for pid in pids]
     cmdlines = [rd(f"/proc/{pid}/cmdline") for pid in pids]
     keep = [i for i, raw in enumerate(stats) if raw and statuses[i]]
     pids, stats, statuses, cmdlines = ([seq[i] for i in keep] for seq in (pids, stats, statuses, cmdlines))
-    parsed = [parse_stat(raw) for raw in stats]
+    parsed = [split_stat(raw) for raw in stats]
     uids = [parse_status(raw)[0] for raw in statuses]
     users = collector.user_names
 
     def build_procinfos():
         page_size, clock_ticks, boot_time = collector.page_size, collector.clock_ticks, collector.boot_time
-        for pid, (name, f), uid in zip(pids, parsed, uids):
+        for pid, (name, f), uid in zip(pids, parsed, uids, strict=True):
             start_ticks = int(f[19])
             cpu_ticks = int(f[11]) + int(f[12])
             ProcInfo(pid=pid, ppid=int(f[1]), start_ticks=start_ticks, uid=uid, user="root", state=f[0].decode(),
@@ -78,7 +69,7 @@ def breakdown() -> list[tuple[str, float]]:
 
     def build_positional():  # the same record built positionally, from a tuple: the cheapest NamedTuple path
         make = ProcInfo._make
-        for pid, (name, f), uid in zip(pids, parsed, uids):
+        for pid, (name, f), uid in zip(pids, parsed, uids, strict=True):
             make((pid, int(f[1]), int(f[19]), uid, "root", f[0].decode(), int(f[16]), int(f[17]), int(f[3]),
                   int(f[2]), int(f[5]), int(f[4]), 0, 0, int(f[21]) * 4096, int(f[11]) + int(f[12]), 0.0, name,
                   (), False, 0.0))
@@ -92,7 +83,7 @@ def breakdown() -> list[tuple[str, float]]:
         ("read /proc/PID/stat (open+read+close)", lambda: [rd(f"/proc/{pid}/stat") for pid in pids]),
         ("read /proc/PID/status", lambda: [rd(f"/proc/{pid}/status") for pid in pids]),
         ("read /proc/PID/cmdline (cold path only)", lambda: [rd(f"/proc/{pid}/cmdline") for pid in pids]),
-        ("parse_stat (split after last ')')", lambda: [parse_stat(raw) for raw in stats]),
+        ("procfs.split_stat (split after last ')')", lambda: [split_stat(raw) for raw in stats]),
         ("parse_status (Uid, VmLck, VmRSS)", lambda: [parse_status(raw) for raw in statuses]),
         ("parse_argv (cold path only)", lambda: [parse_argv(raw) for raw in cmdlines]),
         ("int() fields + ProcInfo(**kwargs)", build_procinfos),
@@ -113,9 +104,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--pyinstrument", action="store_true")
     args = parser.parse_args(argv)
-    extra = args.n - idle_procs.count_processes()
-    with idle_procs.IdleProcs(extra, lifetime=900) if extra > 0 else _null():
-        time.sleep(1)
+    with Population(args.n, log=lambda text: print(text, file=sys.stderr, flush=True)):
         results, count = breakdown()
         print(f"\n### Engine breakdown at {count:,} processes (median CPU time of 7 passes)\n")
         print("| step | CPU ms per tick | µs per process |\n|---|---|---|")
@@ -138,14 +127,6 @@ def main(argv: list[str]) -> int:
                     build_rows(snapshot.procs)
             print(profiler.output_text(unicode=True, color=False, show_all=False))
     return 0
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
 
 
 if __name__ == "__main__":
