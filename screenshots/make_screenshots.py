@@ -17,25 +17,19 @@ os.environ["TEXTUAL_ANIMATIONS"] = "none"
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from procwatch.ui.app import make_app  # noqa: E402
+from scenes import BY_NAME, Scene, play  # noqa: E402
+
 from procwatch.engine.fake import FakeCollector  # noqa: E402
-from procwatch.ui.widgets.process_table import ProcessTable  # noqa: E402
+from procwatch.ui.app import make_app  # noqa: E402
 
 HERE = Path(__file__).parent
 
 
-async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = (), select: int | None = None) -> Path:
+async def shoot(scene: Scene) -> Path:
     app = make_app(FakeCollector(), theme="textual-dark")
-    async with app.run_test(size=size) as pilot:
-        while (app.last.number if app.last else 0) < 1:
-            await pilot.pause(0.02)
-        if select is not None:
-            app.query_one(ProcessTable).select_pid(select)
-        for key in keys:
-            await pilot.press(key)
-            await pilot.pause(0.05)
-        await pilot.pause(0.2)
-        path = HERE / f"{name}.svg"
+    async with app.run_test(size=scene.size) as pilot:
+        await play(pilot, scene)
+        path = HERE / f"{scene.name}.svg"
         app.save_screenshot(filename=path.name, path=str(HERE))
     return path
 
@@ -70,18 +64,9 @@ def to_png(svg: Path) -> None:
     cairosvg.svg2png(bytestring=text.encode(), write_to=str(svg.with_suffix(".png")), output_width=1600)
 
 
-SCENES = {
-    "main": dict(size=(120, 36), select=1400),
-    "zombie": dict(size=(120, 36), select=1401),
-    "filter": dict(size=(120, 36), keys=("slash", *"python", "enter")),
-    "help": dict(size=(120, 40), keys=("question_mark",)),
-    "small": dict(size=(80, 24)),
-}
-
-
 async def main(names: list[str]) -> None:
-    for name in names or [*SCENES, "sandbox"]:
-        svg = await (shoot_sandbox() if name == "sandbox" else shoot(name, **SCENES[name]))
+    for name in names or [*BY_NAME, "sandbox"]:
+        svg = await (shoot_sandbox() if name == "sandbox" else shoot(BY_NAME[name]))
         to_png(svg)
         print(f"wrote {svg} and {svg.with_suffix('.png')}")
 

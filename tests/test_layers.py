@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-
-from conftest import DEADLINE, REPO
+from support.polling import DEADLINE
+from support.procs import REPO
 
 PACKAGE = pathlib.Path(REPO) / "procwatch"
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}

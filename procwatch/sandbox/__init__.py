@@ -51,4 +51,4 @@ procwatch <--(stdout: JSON lines)-- supervisor <--(report pipe: JSON lines)-- de
 from procwatch.sandbox.client import Demo, Sandbox, SandboxError, SandboxEvent, SandboxRefused
 from procwatch.sandbox.recipes import RECIPES, Recipe
 
-__all__ = ["Demo", "RECIPES", "Recipe", "Sandbox", "SandboxError", "SandboxEvent", "SandboxRefused"]
+__all__ = ["RECIPES", "Demo", "Recipe", "Sandbox", "SandboxError", "SandboxEvent", "SandboxRefused"]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import IO
 
-from procwatch.sandbox import linux as _sys
+from procwatch.engine import procfs
+from procwatch.engine.stat import format_stat
+from procwatch.sandbox import protocol as wire
 from procwatch.sandbox.recipes import RECIPES, Recipe, precheck
 
 START_TIMEOUT = 10.0  # a fresh interpreter; normally ~50 ms
@@ -53,15 +56,15 @@ class Demo:
 
     def current_stat(self) -> str | None:
         """Its STAT right now (as ps composes it), or None when this identity is gone."""
-        if _sys.start_ticks(self.pid) != self.start_ticks:
+        facts = procfs.stat_facts(self.pid)
+        if facts is None or procfs.start_ticks(self.pid) != self.start_ticks:  # checked after: facts are its own
             return None
-        return _sys.ps_stat(self.pid)
+        return format_stat(facts)
 
     @classmethod
-    def _from_record(cls, rec: dict) -> "Demo":
-        return cls(pid=rec["pid"], start_ticks=rec["start"], recipe=rec["recipe"], role=rec["role"],
-                   stat_shown=rec["stat"], description=rec["desc"], parent_pid=rec["parent"] or 0,
-                   group=rec["group"], main=rec["main"])
+    def _from_record(cls, rec: wire.DemoRecord) -> Demo:
+        return cls(pid=rec.pid, start_ticks=rec.start, recipe=rec.recipe, role=rec.role, stat_shown=rec.stat,
+                   description=rec.desc, parent_pid=rec.parent or 0, group=rec.group, main=rec.main)
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,12 @@ class Sandbox:
         self._lock = threading.RLock()
         self._cond = threading.Condition(threading.Lock())
         self._ids = itertools.count(1)
-        self._replies: dict[int, dict] = {}
+        self._replies: dict[int, wire.Reply] = {}
         self._demos: dict[int, Demo] = {}
         self._proc: subprocess.Popen | None = None
+        self._stdin: IO[bytes] | None = None
         self._reader: threading.Thread | None = None
-        self._hello: dict | None = None
+        self._hello: wire.Hello | None = None
         self._gone = True
         self._bye: str | None = None
 
@@ -104,11 +108,14 @@ class Sandbox:
     @property
     def supervisor_pid(self) -> int | None:
         """The supervisor's pid while it runs; None before the first demo and after it exited."""
-        return None if self._gone or self._hello is None else self._hello["pid"]
+        return None if self._gone or self._hello is None else self._hello.pid
 
     @property
     def supervisor_identity(self) -> tuple[int, int] | None:
-        return None if self._gone or self._hello is None else (self._hello["pid"], self._hello["start"])
+        hello = self._hello
+        if self._gone or hello is None or hello.start is None:
+            return None
+        return (hello.pid, hello.start)
 
     @staticmethod
     def check(recipe: str) -> str | None:
@@ -129,9 +136,9 @@ class Sandbox:
         if reason:
             raise SandboxRefused(reason)
         self.start()
-        reply = self._request({"op": "spawn", "recipe": recipe}, SPAWN_TIMEOUT)
-        rec = reply.get("demo")
-        if not rec:
+        reply = self._request(wire.Spawn(recipe), SPAWN_TIMEOUT)
+        rec = reply.demo
+        if rec is None:
             raise SandboxRefused(f"the {recipe} demo did not report its processes")
         demo = Demo._from_record(rec)
         with self._cond:
@@ -145,24 +152,24 @@ class Sandbox:
 
     def reap(self, pid: int, start_ticks: int | None = None) -> None:
         """The zombie's parent calls os.wait() (pid: the zombie or its parent). Narrated: "wait() reaped ..."."""
-        self._request({"op": "reap", "pid": pid, "start": start_ticks})
+        self._request(wire.Reap(pid, start_ticks))
 
     def parent_exit(self, pid: int, start_ticks: int | None = None) -> None:
         """The zombie's parent exits without wait(): the supervisor (a subreaper) adopts the zombie and reaps it."""
-        self._request({"op": "parent_exit", "pid": pid, "start": start_ticks})
+        self._request(wire.ParentExit(pid, start_ticks))
 
     def stop(self, pid: int, start_ticks: int | None = None) -> None:
-        self._request({"op": "signal", "action": "stop", "pid": pid, "start": start_ticks})
+        self._request(wire.SendSignal("stop", pid, start_ticks))
 
     def cont(self, pid: int, start_ticks: int | None = None) -> None:
-        self._request({"op": "signal", "action": "cont", "pid": pid, "start": start_ticks})
+        self._request(wire.SendSignal("cont", pid, start_ticks))
 
     def kill(self, pid: int, start_ticks: int | None = None) -> None:
-        self._request({"op": "signal", "action": "kill", "pid": pid, "start": start_ticks})
+        self._request(wire.SendSignal("kill", pid, start_ticks))
 
     def kill_all(self) -> None:
         if not self._gone:
-            self._request({"op": "kill_all"})
+            self._request(wire.KillAll())
 
     def close(self) -> None:
         """Stop every demo, reap them, and end the supervisor. Safe to call twice; spawn() may start afresh."""
@@ -171,14 +178,11 @@ class Sandbox:
             if proc is None:
                 return
             if not self._gone:
-                try:
-                    self._request({"op": "close"})
-                except SandboxError:
-                    pass
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
+                with contextlib.suppress(SandboxError):
+                    self._request(wire.Close())
+            if self._stdin is not None:
+                with contextlib.suppress(OSError):
+                    self._stdin.close()
             try:
                 proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
@@ -188,7 +192,7 @@ class Sandbox:
                 self._reader.join(timeout=2)
             self._proc = None
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -206,16 +210,14 @@ class Sandbox:
         if in_main:  # PDEATHSIG fires when the creating *thread* ends: only arm it from the main thread
             cmd.append("--pdeathsig")
         log = os.environ.get("PROCWATCH_SANDBOX_LOG")
-        stderr = open(log, "ab") if log else subprocess.DEVNULL
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                    start_new_session=True, close_fds=True, cwd="/", env=env)
+            with open(log or os.devnull, "ab") as stderr:  # the supervisor's stderr: a log, or nowhere
+                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                        start_new_session=True, close_fds=True, cwd="/", env=env)
         except OSError as exc:
             raise SandboxRefused(f"cannot start the sandbox supervisor: {exc}") from exc
-        finally:
-            if log:
-                stderr.close()
         self._proc = proc
+        self._stdin = proc.stdin
         self._hello = None
         self._bye = None
         self._gone = False
@@ -233,16 +235,15 @@ class Sandbox:
             self._gone = True
             raise SandboxRefused("the sandbox supervisor did not start")
 
-    def _request(self, msg: dict, timeout: float = REPLY_TIMEOUT) -> dict:
+    def _request(self, command: wire.Command, timeout: float = REPLY_TIMEOUT) -> wire.Reply:
         with self._lock:
-            proc = self._proc
-            if proc is None or self._gone:
+            stdin = self._stdin
+            if self._proc is None or stdin is None or self._gone:
                 raise SandboxRefused("the sandbox is not running (no demo started yet, or it was closed)")
             req = next(self._ids)
-            msg["id"] = req
             try:
-                proc.stdin.write((json.dumps(msg) + "\n").encode())
-                proc.stdin.flush()
+                stdin.write(wire.encode_command(req, command))
+                stdin.flush()
             except (OSError, ValueError) as exc:
                 raise SandboxRefused(f"the sandbox supervisor is gone ({exc})") from exc
         with self._cond:
@@ -251,59 +252,57 @@ class Sandbox:
         if reply is None:
             raise SandboxRefused("the sandbox supervisor exited" if done else
                                  f"the sandbox supervisor did not answer within {timeout:g} s")
-        if not reply.get("ok"):
-            raise SandboxRefused(reply.get("error") or "refused")
+        if not reply.ok:
+            raise SandboxRefused(reply.error or "refused")
         return reply
 
     def _emit(self, event: SandboxEvent) -> None:
         if self.on_event is not None:
-            try:
+            with contextlib.suppress(Exception):  # a UI bug must not kill the reader
                 self.on_event(event)
-            except Exception:  # noqa: BLE001 - a UI bug must not kill the reader
-                pass
 
     def _read(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None  # started with stdout=PIPE
         for line in proc.stdout:
             try:
-                msg = json.loads(line)
-            except ValueError:
+                msg = wire.decode(line)
+            except wire.ProtocolError:
                 continue
-            if "reply" in msg:
-                with self._cond:
-                    self._replies[msg["reply"]] = msg
-                    self._cond.notify_all()
-                continue
-            kind = msg.get("event")
-            if kind == "hello":
+            if isinstance(msg, wire.Reply):
+                if msg.reply is not None:
+                    with self._cond:
+                        self._replies[msg.reply] = msg
+                        self._cond.notify_all()
+            elif isinstance(msg, wire.Hello):
                 with self._cond:
                     self._hello = msg
                     self._cond.notify_all()
-                self._emit(SandboxEvent("started", pid=msg["pid"]))
-            elif kind == "narrate":
-                self._emit(SandboxEvent("narration", msg["text"], msg.get("pid")))
-            elif kind == "added":
-                demo = Demo._from_record(msg["demo"])
+                self._emit(SandboxEvent("started", pid=msg.pid))
+            elif isinstance(msg, wire.Narrate):
+                self._emit(SandboxEvent("narration", msg.text, msg.pid))
+            elif isinstance(msg, wire.Added):
+                demo = Demo._from_record(msg.demo)
                 with self._cond:
                     self._demos[demo.pid] = demo
                 self._emit(SandboxEvent("added", pid=demo.pid, demo=demo))
-            elif kind == "removed":
+            elif isinstance(msg, wire.Removed):
                 with self._cond:
-                    demo = self._demos.get(msg["pid"])
-                    if demo is not None and demo.start_ticks == msg.get("start"):
-                        del self._demos[msg["pid"]]
+                    removed = self._demos.get(msg.pid)
+                    if removed is not None and removed.start_ticks == msg.start:
+                        del self._demos[msg.pid]
                     else:
-                        demo = None
-                if demo is not None:
-                    self._emit(SandboxEvent("removed", pid=demo.pid, demo=demo))
-            elif kind == "bye":
-                self._bye = msg.get("reason") or "closed"
+                        removed = None
+                if removed is not None:
+                    self._emit(SandboxEvent("removed", pid=removed.pid, demo=removed))
+            elif isinstance(msg, wire.Bye):
+                self._bye = msg.reason or "closed"
         # EOF: the supervisor exited (or closed its stdout, which it only does by exiting).
         try:
             status = proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
             status = proc.wait()
-        pid = self._hello["pid"] if self._hello else proc.pid
+        pid = self._hello.pid if self._hello else proc.pid
         with self._cond:
             self._gone = True
             gone = list(self._demos.values())

@@ -1,22 +1,17 @@
 """The code each demo runs. Called in a process the supervisor just forked; every path ends in os._exit.
 
-A demo reports to the supervisor by writing one JSON line per message (well under PIPE_BUF, so writes from
-several demos never interleave) to the shared report pipe:
-
-    {"t": "say", "g": group, "pid": pid, "text": "..."}               narration, in the demo's own words
-    {"t": "ready", "g": group, "main": pid, "procs": [record, ...]}    the demo is in place
-    {"t": "refused", "g": group, "reason": "..."}                      not permitted here (one line)
-    {"t": "gone", "g": group, "pid": pid, "status": int}               a demo parent reaped its own child
-
-record = {"pid", "start", "role", "stat", "desc", "parent"}; start is /proc/PID/stat field 22.
+A demo reports to the supervisor with one line per message (procwatch.sandbox.protocol: say, ready, refused,
+gone) written to the shared report pipe in a single write of at most PIPE_BUF bytes, so that the lines of several
+demos never interleave. Start times are /proc/PID/stat field 22, read through procwatch.engine.procfs.
 Safety inside every demo process: PR_SET_PDEATHSIG(SIGKILL) (checked against the expected parent, so a parent
 that died before the prctl is noticed), alarm(ttl) as a self-destruct timer, and RLIMIT_CPU for the busy loop.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
-import json
 import mmap
 import os
 import resource
@@ -24,8 +19,11 @@ import signal
 import termios
 import threading
 import time
+from typing import NoReturn
 
+from procwatch.engine import procfs, words
 from procwatch.sandbox import linux as _sys
+from procwatch.sandbox import protocol as wire
 from procwatch.sandbox.recipes import NICE_HIGH, R_CPU_SECONDS, RECIPES
 
 HELPER_SIGNALS = {signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD}
@@ -47,35 +45,36 @@ class Ctx:
     def ttl(self) -> int:
         return max(1, int(self.deadline - time.time()) + 1)
 
-    def send(self, **msg) -> None:
-        msg["g"] = self.group
-        data = (json.dumps(msg) + "\n").encode()
+    def send(self, report: wire.Report) -> None:
+        data = wire.encode(report)  # one write: atomic, at most PIPE_BUF bytes
         try:
             os.write(self.report_fd, data)
         except OSError:
             os._exit(1)  # the supervisor is gone: nobody to report to
 
     def say(self, text: str) -> None:
-        self.send(t="say", pid=os.getpid(), text=text)
+        self.send(wire.Say(self.group, os.getpid(), text))
 
-    def refuse(self, reason: str) -> None:
-        self.send(t="refused", reason=reason)
+    def refuse(self, reason: str) -> NoReturn:
+        self.send(wire.Refused(self.group, reason))
         os._exit(1)
 
-    def record(self, role: str, stat: str, desc: str, pid: int | None = None) -> dict:
-        pid = os.getpid() if pid is None else pid
-        return {"pid": pid, "start": _sys.start_ticks(pid), "role": role, "stat": stat, "desc": desc,
-                "parent": _sys.ppid_of(pid)}
+    def gone(self, pid: int, status: int) -> None:
+        self.send(wire.Gone(self.group, pid, status))
 
-    def ready(self, main: dict, *others: dict) -> None:
-        self.send(t="ready", main=main["pid"], procs=[main, *others])
+    def record(self, role: str, stat: str, desc: str, pid: int | None = None) -> wire.ProcRecord:
+        pid = os.getpid() if pid is None else pid
+        fields = procfs.stat_fields(pid)
+        start, parent = (int(fields[19]), int(fields[1])) if fields else (None, None)
+        return wire.ProcRecord(pid, start, role, stat, desc, parent)
+
+    def ready(self, main: wire.ProcRecord, *others: wire.ProcRecord) -> None:
+        self.send(wire.Ready(self.group, main.pid, [main, *others]))
 
 
 def _reset_signals() -> None:
-    try:
+    with contextlib.suppress(ValueError):
         signal.set_wakeup_fd(-1)
-    except ValueError:
-        pass
     for sig in _RESET:
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -104,11 +103,9 @@ def run(ctx: Ctx) -> None:
         enter(ctx, ctx.supervisor, f"demo-{ctx.key}")
         RUNNERS[ctx.key](ctx)
         status = 0
-    except BaseException as exc:  # noqa: BLE001 - a demo must never unwind into the supervisor's code
-        try:
-            ctx.send(t="refused", reason=f"the {ctx.key} demo failed: {type(exc).__name__}: {exc}")
-        except BaseException:  # noqa: BLE001
-            pass
+    except BaseException as exc:  # a demo must never unwind into the supervisor's code
+        with contextlib.suppress(BaseException):
+            ctx.send(wire.Refused(ctx.group, f"the {ctx.key} demo failed: {type(exc).__name__}: {exc}"))
     finally:
         os._exit(status)
 
@@ -116,10 +113,10 @@ def run(ctx: Ctx) -> None:
 # ------------------------------------------------------------------------------------------------ recipes
 
 
-def _single(ctx: Ctx, extra_say: str | None = None) -> dict:
+def _single(ctx: Ctx, extra_say: str | None = None) -> wire.ProcRecord:
     r = RECIPES[ctx.key]
     rec = ctx.record("demo", r.stat_shown, r.description)
-    ctx.say(f"demo {rec['pid']} started: getpid() = {rec['pid']}, getppid() = {os.getppid()} "
+    ctx.say(f"demo {rec.pid} started: getpid() = {rec.pid}, getppid() = {os.getppid()} "
             f"(the sandbox supervisor)" + (f"; {extra_say}" if extra_say else ""))
     return rec
 
@@ -171,8 +168,6 @@ def demo_L(ctx: Ctx) -> None:
     page = mmap.PAGESIZE
     buf = mmap.mmap(-1, page)
     buf[0:1] = b"x"
-    import ctypes
-
     address = ctypes.addressof(ctypes.c_char.from_buffer(buf))
     try:
         _sys.mlock(address, page)
@@ -192,10 +187,8 @@ def demo_s(ctx: Ctx) -> None:
 
 
 def _sleeper(ready: threading.Event) -> None:
-    try:
+    with contextlib.suppress(OSError):
         _sys.prctl(_sys.PR_SET_PDEATHSIG, int(signal.SIGKILL))
-    except OSError:
-        pass
     ready.set()
     sleep_forever()
 
@@ -251,8 +244,8 @@ def _helper_loop(ctx: Ctx, child: int, on_usr1=None, on_usr2=None, reap: bool = 
                     if on_stop:
                         on_stop(status)
                     break
-                ctx.say(f"parent {me}: wait() reaped {pid}: {_sys.status_words(status)}")
-                ctx.send(t="gone", pid=pid, status=status)
+                ctx.say(f"parent {me}: wait() reaped {pid}: {words.wait_status_long(status)}")
+                ctx.gone(pid, status)
                 ctx.say(f"parent {me} has no child left and calls os._exit(0)")
                 os._exit(0)
 
@@ -274,18 +267,17 @@ def demo_Z(ctx: Ctx) -> None:
         ctx.say(f"fork() returned 0 in the child: getpid() = {child}, getppid() = {os.getppid()}")
         ctx.say(f"child {child} called os._exit(3)")
         os._exit(3)
-    start = _sys.start_ticks(pid)
+    start = procfs.start_ticks(pid)
     ctx.say(f"fork() returned {pid} in the parent {me} and 0 in the child")
     deadline = time.monotonic() + 3
-    while _sys.state_of(pid) != "Z":
+    while _state_of(pid) != b"Z":
         if time.monotonic() > deadline:
             ctx.refuse(f"child {pid} did not exit in time")
         time.sleep(0.002)
     ctx.say(f"the parent did not call wait(): {pid} is a zombie (Z); its exit status 3 waits in the process table")
     parent_rec = ctx.record("parent", "S",
                             f"the parent of zombie {pid}: it sleeps and never calls wait() unless asked")
-    zombie = {"pid": pid, "start": start, "role": "child", "stat": "Z", "desc": RECIPES["Z"].description,
-              "parent": me}
+    zombie = wire.ProcRecord(pid, start, "child", "Z", RECIPES["Z"].description, me)
     ctx.ready(zombie, parent_rec)
     reaped = False
 
@@ -296,8 +288,8 @@ def demo_Z(ctx: Ctx) -> None:
         ctx.say(f"parent {me} calls os.wait()")
         got, status = os.wait()
         reaped = True
-        ctx.say(f"wait() reaped {got}: {_sys.status_words(status)}; the zombie is gone from the process table")
-        ctx.send(t="gone", pid=got, status=status)
+        ctx.say(f"wait() reaped {got}: {words.wait_status_long(status)}; the zombie is gone from the process table")
+        ctx.gone(got, status)
 
     def do_exit() -> None:
         if reaped:
@@ -361,7 +353,7 @@ def demo_t(ctx: Ctx) -> None:
         sleep_forever()
     ctx.say(f"fork() returned {pid} in the parent {me} and 0 in the child")
     try:
-        got, status = os.waitpid(pid, os.WUNTRACED)
+        _, status = os.waitpid(pid, os.WUNTRACED)
     except ChildProcessError:
         os._exit(1)
     if not os.WIFSTOPPED(status):
@@ -398,13 +390,18 @@ def demo_D(ctx: Ctx) -> None:
         sleep_forever()
     got, status = os.waitpid(pid, 0)
     ctx.say(f"clone() returned {pid} in the parent {me} once the child ended; wait() reaped {got}: "
-            f"{_sys.status_words(status)}; {me} leaves D and calls os._exit(0)")
-    ctx.send(t="gone", pid=got, status=status)
+            f"{words.wait_status_long(status)}; {me} leaves D and calls os._exit(0)")
+    ctx.gone(got, status)
     os._exit(0)
 
 
+def _state_of(pid: int) -> bytes | None:
+    fields = procfs.stat_fields(pid)
+    return fields[0] if fields else None
+
+
 def _threads_of(pid: int) -> int:
-    fields = _sys.read_stat(pid)
+    fields = procfs.stat_fields(pid)
     return int(fields[17]) if fields else 0
 
 

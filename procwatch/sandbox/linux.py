@@ -1,6 +1,7 @@
-"""Small Linux helpers for the sandbox: prctl, ptrace, mlock, raw syscalls, /proc reads, identity-checked signals.
+"""The sandbox's Linux system calls through ctypes: prctl, ptrace, mlock, the raw clone, thread exits.
 
-Standard library only (ctypes); imported by the supervisor and by its demo processes. No Textual.
+Standard library only; imported by the supervisor and by its demo processes. No /proc reading here: that, and the
+identity-checked signal, are in procwatch.engine.procfs.
 """
 
 from __future__ import annotations
@@ -60,11 +61,7 @@ def prctl(option: int, arg: int = 0) -> None:
 def set_name(name: str) -> None:
     """Set comm (what `ps -o comm` and /proc/PID/stat show), at most 15 bytes."""
     buf = ctypes.create_string_buffer(name.encode()[:15])
-    fn = libc().prctl
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    fn.restype = ctypes.c_int
-    fn(PR_SET_NAME, buf, 0, 0, 0)
-    fn.argtypes = None
+    prctl(PR_SET_NAME, ctypes.addressof(buf))  # buf lives until the call returns
 
 
 def set_death_signal(sig: int, expected_parent: int | None = None) -> None:
@@ -122,119 +119,3 @@ def pthread_exit() -> None:
     fn.argtypes = [ctypes.c_void_p]
     fn.restype = None
     fn(None)
-
-
-# ---------------------------------------------------------------- /proc
-
-
-def read_stat(pid: int | str) -> list[str] | None:
-    """Fields of /proc/PID/stat from field 3 (state) on, or None when the process is gone.
-    Index i holds field i + 3: state is [0], ppid [1], start time (field 22) [19]."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    except OSError:
-        return None
-    close = raw.rfind(b")")
-    if close < 0:
-        return None
-    return raw[close + 2 :].decode("ascii", "replace").split()
-
-
-def start_ticks(pid: int | str) -> int | None:
-    fields = read_stat(pid)
-    return int(fields[19]) if fields else None
-
-
-def state_of(pid: int | str) -> str | None:
-    fields = read_stat(pid)
-    return fields[0] if fields else None
-
-
-def ppid_of(pid: int | str) -> int | None:
-    fields = read_stat(pid)
-    return int(fields[1]) if fields else None
-
-
-def ps_stat(pid: int) -> str | None:
-    """The STAT column the way `ps -o stat` composes it (see procwatch.engine.stat.format_stat), from /proc only."""
-    fields = read_stat(pid)
-    if not fields:
-        return None
-    state, session, pgrp, tpgid = fields[0], int(fields[3]), int(fields[2]), int(fields[5])
-    nice, threads = int(fields[16]), int(fields[17])
-    locked = 0
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmLck:"):
-                    locked = int(line.split()[1])
-                    break
-    except OSError:
-        pass
-    out = state
-    out += "<" if nice < 0 else "N" if nice > 0 else ""
-    out += "L" if locked else ""
-    out += "s" if session == pid else ""
-    out += "l" if threads > 1 else ""
-    out += "+" if pgrp == tpgid else ""
-    return out
-
-
-def children_map() -> dict[int, list[int]]:
-    """ppid -> [pid] over every visible process."""
-    kids: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        fields = read_stat(name)
-        if fields:
-            kids.setdefault(int(fields[1]), []).append(int(name))
-    return kids
-
-
-def descendants(root: int) -> list[int]:
-    kids = children_map()
-    out: list[int] = []
-    todo = list(kids.get(root, ()))
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(kids.get(pid, ()))
-    return out
-
-
-def signal_identity(pid: int, ticks: int, sig: int) -> bool:
-    """Send sig to pid only if it is still the process that started at `ticks` (clock ticks after boot).
-    A pidfd pins the process first, so the check and the signal cannot straddle a PID reuse.
-    Returns False (and sends nothing) when the identity does not match or the process is gone."""
-    try:
-        fd = os.pidfd_open(pid)
-    except (ProcessLookupError, OSError):
-        return False
-    try:
-        if start_ticks(pid) != ticks:
-            return False
-        try:
-            signal.pidfd_send_signal(fd, sig)
-        except ProcessLookupError:
-            return False
-        return True
-    finally:
-        os.close(fd)
-
-
-def status_words(status: int) -> str:
-    """A wait() status as the narration says it: 768 -> 'status 768, exit code 3'."""
-    if os.WIFEXITED(status):
-        return f"status {status}, exit code {os.WEXITSTATUS(status)}"
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = f"signal {sig}"
-        return f"status {status}, killed by {name}" + (" (core dumped)" if os.WCOREDUMP(status) else "")
-    return f"status {status}"

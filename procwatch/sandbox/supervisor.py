@@ -13,31 +13,22 @@ Safety:
 - Signals only its own demos: a demo's identity is (pid, start time); every signal goes through a pidfd after
   the start time was checked against the record.
 
-Protocol, one JSON object per line.
-  procwatch -> supervisor: {"id": n, "op": "spawn", "recipe": key}
-                           {"id": n, "op": "signal", "action": "stop"|"cont"|"kill", "pid": p, "start": t|null}
-                           {"id": n, "op": "reap"|"parent_exit", "pid": p, "start": t|null}
-                           {"id": n, "op": "kill_all"} · {"id": n, "op": "close"}
-  supervisor -> procwatch: {"reply": n, "ok": true, "demo": record|null} · {"reply": n, "ok": false, "error": s}
-                           {"event": "hello", "pid": p, "start": t}
-                           {"event": "narrate", "text": s, "pid": p|null}
-                           {"event": "added", "demo": record} · {"event": "removed", "pid": p, "start": t}
-                           {"event": "bye", "reason": s}
-  record = {"pid", "start", "recipe", "role", "stat", "desc", "parent", "group", "main"}
+The wire format (commands, replies, events, demo reports) is defined in procwatch.sandbox.protocol.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import selectors
 import signal
-import sys
 import time
+from dataclasses import dataclass
 
+from procwatch.engine import procfs, words
 from procwatch.sandbox import demos
 from procwatch.sandbox import linux as _sys
+from procwatch.sandbox import protocol as wire
 from procwatch.sandbox.recipes import RECIPES, precheck
 
 SPAWN_TIMEOUT = 5.0  # the orphan demo alone takes 2 s on purpose
@@ -48,16 +39,27 @@ class Refused(Exception):
     pass
 
 
+@dataclass
+class Group:
+    """The processes of one spawn: the supervisor's child that runs the recipe, and the pending reply."""
+
+    root: int
+    root_start: int | None
+    recipe: str
+    req: int | None  # the spawn command to answer once the demo is ready; None once answered
+    deadline: float  # time.monotonic() by which it must be ready
+
+
 class Supervisor:
     def __init__(self, parent: int, lifetime: float, max_demos: int, pdeathsig: bool):
         self.pid = os.getpid()
-        self.start = _sys.start_ticks(self.pid)
+        self.start = procfs.start_ticks(self.pid)
         self.parent = parent
         self.deadline = time.time() + lifetime
         self.lifetime = lifetime
         self.max_demos = max_demos
-        self.records: dict[int, dict] = {}  # pid -> record, live demo processes
-        self.groups: dict[int, dict] = {}  # group -> {"root", "root_start", "recipe", "req", "deadline"}
+        self.records: dict[int, wire.DemoRecord] = {}  # pid -> record, live demo processes
+        self.groups: dict[int, Group] = {}
         self.next_group = 1
         self.quiet = False
         self.stop_reason: str | None = None
@@ -86,8 +88,8 @@ class Supervisor:
 
     # ------------------------------------------------------------------ output
 
-    def emit(self, **msg) -> None:
-        data = (json.dumps(msg) + "\n").encode()
+    def emit(self, message: wire.ToProcwatch) -> None:
+        data = wire.encode(message)
         try:
             while data:
                 n = os.write(1, data)
@@ -95,9 +97,12 @@ class Supervisor:
         except OSError:
             self.stop_reason = self.stop_reason or "procwatch closed its end of the pipe"
 
+    def reply(self, req: int | None, error: str | None = None, demo: wire.DemoRecord | None = None) -> None:
+        self.emit(wire.Reply(req, error is None, demo, error))
+
     def narrate(self, text: str, pid: int | None = None) -> None:
         if not self.quiet:
-            self.emit(event="narrate", text=text, pid=pid)
+            self.emit(wire.Narrate(text, pid))
 
     def _on_stop_signal(self, signum, _frame) -> None:
         name = signal.Signals(signum).name
@@ -109,13 +114,14 @@ class Supervisor:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> None:
-        self.emit(event="hello", pid=self.pid, start=self.start)
+        self.emit(wire.Hello(self.pid, self.start))
         self.narrate(f"sandbox supervisor {self.pid} started in its own session; it is a child subreaper, so it "
                      f"adopts and reaps any orphaned demo", self.pid)
         while self.stop_reason is None:
             timeout = self.deadline - time.time()
             for g in self.groups.values():
-                timeout = min(timeout, g["deadline"] - time.monotonic() + 0.01) if g.get("req") is not None else timeout
+                if g.req is not None:
+                    timeout = min(timeout, g.deadline - time.monotonic() + 0.01)
             if timeout <= 0 and time.time() >= self.deadline:
                 self.stop_reason = f"the sandbox reached its maximum lifetime ({self.lifetime:g} s)"
                 break
@@ -144,17 +150,14 @@ class Supervisor:
         if not chunk:
             self.stop_reason = self.stop_reason or "procwatch went away (its pipe closed)"
             return
-        self.inbuf += chunk
-        while b"\n" in self.inbuf:
-            line, self.inbuf = self.inbuf.split(b"\n", 1)
-            if not line.strip():
-                continue
+        lines, self.inbuf = wire.split_lines(self.inbuf + chunk)
+        for line in lines:
             try:
-                cmd = json.loads(line)
-            except ValueError:
-                self.emit(reply=None, ok=False, error="malformed command")
+                req, cmd = wire.decode_command(line)
+            except wire.ProtocolError as exc:
+                self.reply(exc.request, error=str(exc))
                 continue
-            self.handle(cmd)
+            self.handle(req, cmd)
 
     def read_reports(self) -> None:
         while True:
@@ -165,45 +168,38 @@ class Supervisor:
             if not chunk:
                 break
             self.repbuf += chunk
-        while b"\n" in self.repbuf:
-            line, self.repbuf = self.repbuf.split(b"\n", 1)
+        lines, self.repbuf = wire.split_lines(self.repbuf)
+        for line in lines:
             try:
-                self.on_report(json.loads(line))
-            except (ValueError, KeyError):
+                report = wire.decode_report(line)
+            except wire.ProtocolError:
                 continue
+            self.on_report(report)
 
     # ------------------------------------------------------------------ commands
 
-    def handle(self, cmd: dict) -> None:
-        req = cmd.get("id")
-        op = cmd.get("op")
+    def handle(self, req: int | None, cmd: wire.Command) -> None:
         try:
-            if op == "spawn":
-                self.spawn(cmd["recipe"], req)  # replies when the demo is ready
+            if isinstance(cmd, wire.Spawn):
+                self.spawn(cmd.recipe, req)  # replies when the demo is ready
                 return
-            if op == "signal":
-                self.signal_demo(cmd["action"], cmd["pid"], cmd.get("start"))
-            elif op in ("reap", "parent_exit"):
-                self.zombie_action(op, cmd["pid"], cmd.get("start"))
-            elif op == "kill_all":
-                self.kill_all()
-            elif op == "list":
-                self.prune()
-                self.emit(reply=req, ok=True, demos=list(self.records.values()))
-                return
-            elif op == "close":
-                self.emit(reply=req, ok=True)
+            if isinstance(cmd, wire.Close):
+                self.reply(req)
                 self.stop_reason = "procwatch closed the sandbox"
                 return
-            else:
-                raise Refused(f"unknown command {op!r}")
-            self.emit(reply=req, ok=True)
+            if isinstance(cmd, wire.SendSignal):
+                self.signal_demo(cmd.action, cmd.pid, cmd.start)
+            elif isinstance(cmd, (wire.Reap, wire.ParentExit)):
+                self.zombie_action(isinstance(cmd, wire.Reap), cmd.pid, cmd.start)
+            elif isinstance(cmd, wire.KillAll):
+                self.kill_all()
+            self.reply(req)
         except Refused as exc:
-            self.emit(reply=req, ok=False, error=str(exc))
-        except Exception as exc:  # noqa: BLE001 - report, keep supervising
-            self.emit(reply=req, ok=False, error=f"sandbox error: {type(exc).__name__}: {exc}")
+            self.reply(req, error=str(exc))
+        except Exception as exc:  # report, keep supervising
+            self.reply(req, error=f"sandbox error: {type(exc).__name__}: {exc}")
 
-    def spawn(self, key: str, req) -> None:
+    def spawn(self, key: str, req: int | None) -> None:
         if key not in RECIPES:
             raise Refused(precheck(key) or f"no such demo: {key!r}")
         reason = precheck(key, privileges=False)  # privileges: the demo tries and reports the real error
@@ -225,30 +221,33 @@ class Supervisor:
                 os.closerange(self.rep_w + 1, 1 << 16)
             finally:
                 demos.run(ctx)  # never returns
-        self.groups[group] = {"root": pid, "root_start": _sys.start_ticks(pid), "recipe": key, "req": req,
-                              "deadline": time.monotonic() + SPAWN_TIMEOUT}
+        self.groups[group] = Group(pid, procfs.start_ticks(pid), key, req, time.monotonic() + SPAWN_TIMEOUT)
 
-    def _record_for(self, pid: int, start) -> dict:
+    def _record_for(self, pid: int, start: int | None) -> wire.DemoRecord:
         rec = self.records.get(pid)
         if rec is None:
             raise Refused(f"{pid} is not a live sandbox demo: not signalled")
-        if start is not None and int(start) != rec["start"]:
+        if start is not None and int(start) != rec.start:
             raise Refused(f"{pid} is not the demo that started at tick {start} (the pid was reused): not signalled")
         return rec
 
-    def _signal(self, rec: dict, sig: int) -> None:
-        if not _sys.signal_identity(rec["pid"], rec["start"], sig):
-            self.drop(rec["pid"])
-            raise Refused(f"{rec['pid']} is no longer the demo that started at tick {rec['start']} "
-                          f"(it exited, or its pid was reused): not signalled")
+    def _signal(self, rec: wire.DemoRecord, sig: int) -> None:
+        try:
+            procfs.signal_process((rec.pid, rec.start), sig)
+        except procfs.SignalRefused as refused:
+            if refused.reason in ("gone", "reused"):
+                self.drop(rec.pid)
+                raise Refused(f"{rec.pid} is no longer the demo that started at tick {rec.start} "
+                              f"(it exited, or its pid was reused): not signalled") from None
+            raise Refused(words.signal_refused(refused, str(rec.pid))) from None
 
-    def signal_demo(self, action: str, pid: int, start) -> None:
+    def signal_demo(self, action: str, pid: int, start: int | None) -> None:
         if action not in ACTION_SIGNALS:
             raise Refused(f"unknown action {action!r}")
         rec = self._record_for(pid, start)
         sig = ACTION_SIGNALS[action]
-        fields = _sys.read_stat(pid)
-        zombie = bool(fields) and fields[0] == "Z" and int(fields[17]) <= 1  # Zl: threads still run
+        facts = procfs.stat_facts(pid)
+        zombie = facts is not None and facts.state == "Z" and facts.threads <= 1  # Zl: threads still run
         self._signal(rec, sig)
         if zombie and action == "kill":
             self.narrate(f"sent SIGKILL to zombie {pid}: nothing happens, a zombie is already dead; only its "
@@ -258,29 +257,31 @@ class Supervisor:
         elif action == "cont":
             self.narrate(f"sent SIGCONT to {pid}: a stopped process runs again", pid)
         else:
-            self.narrate(f"sent SIGKILL to {pid} ({rec['recipe']} demo)", pid)
+            self.narrate(f"sent SIGKILL to {pid} ({rec.recipe} demo)", pid)
 
-    def zombie_action(self, op: str, pid: int, start) -> None:
+    def zombie_action(self, reap: bool, pid: int, start: int | None) -> None:
+        """reap: the zombie's parent calls wait() (SIGUSR1); otherwise it exits (SIGUSR2)."""
         rec = self._record_for(pid, start)
-        if rec["recipe"] != "Z":
+        if rec.recipe != "Z":
             raise Refused(f"{pid} is not part of a zombie demo: reap and parent-exit work on the Z demo")
-        if rec["role"] == "parent":
+        if rec.role == "parent":
             parent = rec
-            kids = [r for r in self.records.values() if r["group"] == rec["group"] and r["role"] == "child"]
-            if op == "reap" and not kids:
+            kids = [r for r in self.records.values() if r.group == rec.group and r.role == "child"]
+            if reap and not kids:
                 raise Refused(f"parent {pid} has already reaped its child")
         else:
-            parent = self.records.get(rec["parent"])
-            if parent is None or parent["group"] != rec["group"]:
+            found = self.records.get(rec.parent) if rec.parent is not None else None
+            if found is None or found.group != rec.group:
                 raise Refused(f"zombie {pid} has no sandbox parent any more (its parent exited)")
-        self._signal(parent, signal.SIGUSR1 if op == "reap" else signal.SIGUSR2)
+            parent = found
+        self._signal(parent, signal.SIGUSR1 if reap else signal.SIGUSR2)
 
     def kill_all(self) -> None:
         count = len(self.records)
         self.narrate(f"kill all: SIGKILL to every process in the sandbox ({count} demo processes)")
         self.quiet = True
         try:
-            self.kill_subtree(wait=True)
+            self.kill_subtree()
         finally:
             self.quiet = False
         for g in list(self.groups):
@@ -290,60 +291,69 @@ class Supervisor:
 
     # ------------------------------------------------------------------ reports from demos
 
-    def on_report(self, msg: dict) -> None:
-        t = msg["t"]
-        group = self.groups.get(msg.get("g"))
-        if t == "say":
-            self.narrate(msg["text"], msg.get("pid"))
-        elif t == "ready" and group is not None:
+    def on_report(self, report: wire.Report) -> None:
+        group = self.groups.get(report.g)
+        if isinstance(report, wire.Say):
+            self.narrate(report.text, report.pid)
+        elif isinstance(report, wire.Ready) and group is not None:
             main = None
-            for proc in msg["procs"]:
-                if proc["start"] is None:
+            for proc in report.procs:
+                if proc.start is None:
                     continue
-                rec = dict(proc, recipe=group["recipe"], group=msg["g"], main=proc["pid"] == msg["main"])
-                self.records[rec["pid"]] = rec
-                self.emit(event="added", demo=rec)
-                if rec["main"]:
+                rec = wire.DemoRecord.of(proc, proc.start, group.recipe, report.g, proc.pid == report.main)
+                self.records[rec.pid] = rec
+                self.emit(wire.Added(rec))
+                if rec.main:
                     main = rec
-            if group.get("req") is not None:
-                self.emit(reply=group["req"], ok=True, demo=main)
-                group["req"] = None
-        elif t == "refused" and group is not None:
-            self.fail_pending(msg["g"], msg["reason"])
-            self.kill_group(msg["g"])
-        elif t == "gone":
-            self.drop(msg["pid"])
+            if group.req is not None:
+                self.reply(group.req, demo=main)
+                group.req = None
+        elif isinstance(report, wire.Refused) and group is not None:
+            self.fail_pending(report.g, report.reason)
+            self.kill_group(report.g)
+        elif isinstance(report, wire.Gone):
+            self.drop(report.pid)
 
     def fail_pending(self, g: int, reason: str) -> None:
         group = self.groups.get(g)
-        if group and group.get("req") is not None:
-            self.emit(reply=group["req"], ok=False, error=reason)
-            group["req"] = None
+        if group and group.req is not None:
+            self.reply(group.req, error=reason)
+            group.req = None
 
     def expire_pending(self) -> None:
         now = time.monotonic()
         for g, group in list(self.groups.items()):
-            if group.get("req") is not None and now > group["deadline"]:
-                self.fail_pending(g, f"the {group['recipe']} demo did not get ready within {SPAWN_TIMEOUT:g} s")
+            if group.req is not None and now > group.deadline:
+                self.fail_pending(g, f"the {group.recipe} demo did not get ready within {SPAWN_TIMEOUT:g} s")
                 self.kill_group(g)
+
+    @staticmethod
+    def _kill(pid: int, start: int | None) -> None:
+        """SIGKILL one process of ours by identity; one that is gone (or whose pid was reused) is left alone."""
+        if start is None:
+            return
+        try:
+            procfs.signal_process((pid, start), signal.SIGKILL)
+        except procfs.SignalRefused:
+            pass
 
     def kill_group(self, g: int) -> None:
         """SIGKILL a demo's processes: its root (our child) and its recorded processes; the rest follow by their
         death signal."""
         group = self.groups.get(g)
         if group:
-            _sys.signal_identity(group["root"], group["root_start"], signal.SIGKILL)
-        for rec in [r for r in self.records.values() if r["group"] == g]:
-            _sys.signal_identity(rec["pid"], rec["start"], signal.SIGKILL)
+            self._kill(group.root, group.root_start)
+        for rec in [r for r in self.records.values() if r.group == g]:
+            self._kill(rec.pid, rec.start)
 
     def drop(self, pid: int) -> None:
         rec = self.records.pop(pid, None)
         if rec is not None:
-            self.emit(event="removed", pid=pid, start=rec["start"])
+            self.emit(wire.Removed(pid, rec.start))
 
     def prune(self) -> None:
         for pid, rec in list(self.records.items()):
-            if _sys.start_ticks(pid) != rec["start"]:
+            if procfs.start_ticks(pid) != rec.start:
                 self.drop(pid)
 
     # ------------------------------------------------------------------ reaping
@@ -359,45 +369,43 @@ class Supervisor:
             self.on_reaped(pid, status)
 
     def on_reaped(self, pid: int, status: int) -> None:
-        words = _sys.status_words(status)
+        said = words.wait_status_long(status)
         rec = self.records.get(pid)
-        root_of = next((g for g, grp in self.groups.items() if grp["root"] == pid), None)
+        root_of = next((g for g, grp in self.groups.items() if grp.root == pid), None)
         if root_of is not None and status != 0:  # the orphan's parent exits with 0 by design, before "ready"
             grp = self.groups[root_of]
-            self.fail_pending(root_of, f"the {grp['recipe']} demo ended before it was ready ({words})")
+            self.fail_pending(root_of, f"the {grp.recipe} demo ended before it was ready ({said})")
         if rec is None:
             if root_of is not None:
-                self.narrate(f"the supervisor's wait() reaped {pid}, its exited child: {words}", pid)
+                self.narrate(f"the supervisor's wait() reaped {pid}, its exited child: {said}", pid)
             self.drop_group_if_empty(root_of)
             return
-        if rec["parent"] != self.pid:
-            if rec["stat"] == "Z":
-                self.narrate(f"parent {rec['parent']} exited: zombie {pid} was adopted by the sandbox supervisor "
-                             f"{self.pid} (a child subreaper), which called wait(): wait() reaped {pid}: {words}", pid)
+        if rec.parent != self.pid:
+            if rec.stat == "Z":
+                self.narrate(f"parent {rec.parent} exited: zombie {pid} was adopted by the sandbox supervisor "
+                             f"{self.pid} (a child subreaper), which called wait(): wait() reaped {pid}: {said}", pid)
             else:
-                self.narrate(f"{pid} lost its parent {rec['parent']} and was adopted by the sandbox supervisor "
-                             f"{self.pid} (a child subreaper); wait() reaped {pid}: {words}", pid)
-        elif rec["role"] == "parent":
-            self.narrate(f"parent {pid} exited; the supervisor's wait() reaped it: {words}", pid)
+                self.narrate(f"{pid} lost its parent {rec.parent} and was adopted by the sandbox supervisor "
+                             f"{self.pid} (a child subreaper); wait() reaped {pid}: {said}", pid)
+        elif rec.role == "parent":
+            self.narrate(f"parent {pid} exited; the supervisor's wait() reaped it: {said}", pid)
         else:
-            self.narrate(f"demo {pid} ({rec['recipe']}) ended; the supervisor's wait() reaped it: {words}", pid)
+            self.narrate(f"demo {pid} ({rec.recipe}) ended; the supervisor's wait() reaped it: {said}", pid)
         self.drop(pid)
-        self.drop_group_if_empty(rec["group"])
+        self.drop_group_if_empty(rec.group)
 
-    def drop_group_if_empty(self, g) -> None:
+    def drop_group_if_empty(self, g: int | None) -> None:
         if g is None or g not in self.groups:
             return
-        grp = self.groups[g]
-        if grp.get("req") is None and not any(r["group"] == g for r in self.records.values()):
+        if self.groups[g].req is None and not any(r.group == g for r in self.records.values()):
             self.groups.pop(g, None)
 
-    def kill_subtree(self, wait: bool, budget: float = 3.0) -> int:
+    def kill_subtree(self, budget: float = 3.0) -> None:
         """SIGKILL every descendant (stopped and traced ones too), then reap until none is left. Our descendants
         are all demos; each is pinned by a pidfd and re-checked to still be in our subtree before the signal."""
         deadline = time.monotonic() + budget
-        killed = 0
         while True:
-            kids = _sys.children_map()
+            kids = procfs.children_map()
             tree = {self.pid}
             todo = [self.pid]
             while todo:
@@ -412,17 +420,15 @@ class Supervisor:
                 except OSError:
                     continue
                 try:
-                    if _sys.ppid_of(pid) in tree | {self.pid}:
+                    fields = procfs.stat_fields(pid)
+                    if fields and int(fields[1]) in tree | {self.pid}:
                         signal.pidfd_send_signal(fd, signal.SIGKILL)
-                        killed += 1
                 except OSError:
                     pass
                 finally:
                     os.close(fd)
             self.read_reports()
             self.reap_children()
-            if not wait:
-                return killed
             if not tree:
                 try:
                     os.waitpid(-1, os.WNOHANG)
@@ -433,14 +439,13 @@ class Supervisor:
             time.sleep(0.005)
         for pid in list(self.records):
             self.drop(pid)
-        return killed
 
     def shutdown(self, reason: str) -> None:
         self.quiet = True
-        self.kill_subtree(wait=True)
+        self.kill_subtree()
         self.quiet = False
         self.narrate(f"sandbox supervisor {self.pid} stopped all demos and exits: {reason}", self.pid)
-        self.emit(event="bye", reason=reason)
+        self.emit(wire.Bye(reason))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -455,9 +460,9 @@ def main(argv: list[str] | None = None) -> None:
         sup.stop_reason = "procwatch was gone before the supervisor started"
     try:
         sup.run()
-    except BaseException as exc:  # noqa: BLE001 - whatever happens, take the demos down with us
+    except BaseException as exc:  # whatever happens, take the demos down with us
         try:
-            sup.kill_subtree(wait=True)
+            sup.kill_subtree()
         finally:
             if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -465,4 +470,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -32,7 +32,7 @@ class _ExitOnSignals:
 
     def _handle(self, signo: int, frame: FrameType | None) -> None:
         if self.app.is_running:
-            self.app.call_later(self.app.exit, 128 + signo)
+            self.app.call_later(self.app.exit, None, 128 + signo)
 
 
 class _TerminalWatch:

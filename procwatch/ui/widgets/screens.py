@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -48,19 +50,21 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        text = Text()
+        parts: list[Text | Table] = []
         for key, description in help_rows():
-            if not description:  # a group title
-                text.append(f"{key}\n", style="bold underline")
-                continue
-            text.append(f"  {key:<16}", style="bold")
-            text.append(f"{description}\n")
-        text.append("\n")
-        text.append_text(stat_legend())
+            if not description:  # a group title, then its keys in a grid (a long description wraps under itself)
+                parts.append(Text(key, style="bold underline"))
+                grid = Table.grid(padding=(0, 2))
+                grid.add_column(no_wrap=True, min_width=16)
+                grid.add_column(ratio=1)
+                parts.append(grid)
+            else:
+                grid.add_row(Text(f"  {key}", style="bold"), Text(description))
+        parts += [Text(), stat_legend()]
         with Vertical():
             yield Label("procwatch help  (Esc closes)", classes="title")
             with VerticalScroll():
-                yield Static(text)
+                yield Static(Group(*parts))
 
 
 class SignalScreen(ModalScreen[str | None]):

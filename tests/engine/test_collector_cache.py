@@ -9,9 +9,9 @@ import os
 import subprocess
 
 import pytest
+from support.procs import LIFETIME, read_line
 
 import procwatch.engine.procfs as collector_module
-from conftest import LIFETIME, read_line
 from procwatch.engine.collector import ProcfsCollector
 from procwatch.engine.stat import format_stat
 
@@ -136,7 +136,8 @@ def test_a_long_pause_makes_every_status_due(fake, monkeypatch):
     counts = count_reads(monkeypatch)
     clock.now += MAX_AGE + 0.5
     collector.sweep()
-    assert counts["status"] == 20 and counts["cmdline"] == 0
+    # cmdline rides with status (a process may rewrite its argv in place: it shows within the same bound)
+    assert counts["status"] == 20 and counts["cmdline"] == 20
 
 
 def test_reused_pid_is_a_new_identity(fake, monkeypatch):

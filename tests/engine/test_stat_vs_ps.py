@@ -10,9 +10,10 @@ import subprocess
 import time
 
 import pytest
+from support.polling import DEADLINE, wait_until
+from support.procs import LIFETIME, PY_THREADS, PYTHON, wait_state
+from support.ps import ps_all_stats, ps_stat
 
-from conftest import (DEADLINE, LIFETIME, PY_THREADS, PYTHON, ps_all_stats, ps_stat, wait_state,
-                      wait_until)
 from procwatch.engine.collector import ProcfsCollector
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import format_stat
@@ -21,7 +22,7 @@ from procwatch.engine.words import describe_stat, stat_summary, state_model
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
 # mlock one page: VmLck becomes non-zero, ps shows L.
-MLOCK = """
+MLOCK = f"""
 import ctypes, mmap, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 page = mmap.mmap(-1, mmap.PAGESIZE)
@@ -29,12 +30,12 @@ address = ctypes.addressof(ctypes.c_char.from_buffer(page))
 if libc.mlock(ctypes.c_void_p(address), ctypes.c_size_t(mmap.PAGESIZE)) != 0:
     sys.exit("mlock: " + os.strerror(ctypes.get_errno()))
 print("ready", flush=True)
-time.sleep({life})
-""".format(life=LIFETIME)
+time.sleep({LIFETIME})
+"""
 
 # Every flag at once, to check their order: N (nice 5), L, s (session leader), l (threads).
-ALL_FLAGS = MLOCK.replace('print("ready"', 'import threading\nthreading.Thread(target=time.sleep, args=({life},), '
-                          'daemon=True).start()\nprint("ready"'.format(life=LIFETIME))
+ALL_FLAGS = MLOCK.replace('print("ready"', f'import threading\nthreading.Thread(target=time.sleep, args=({LIFETIME},), '
+                          'daemon=True).start()\nprint("ready"')
 
 
 def sweep_one(pid: int) -> ProcInfo:
@@ -128,7 +129,7 @@ def test_flag_order(children):
 
 # A session on a pseudo-terminal: the leader owns it (controlling terminal), one child stays in the foreground
 # process group, one moves to a background group. Each sleep child dies with the leader (PDEATHSIG) as a backstop.
-TERMINAL_SESSION = """
+TERMINAL_SESSION = f"""
 import ctypes, os, sys
 os.login_tty(int(sys.argv[1]))  # setsid + controlling terminal + stdio
 libc = ctypes.CDLL(None)
@@ -139,7 +140,7 @@ def spawn(background):
         libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
         if background:
             os.setpgid(0, 0)
-        os.execvp("sleep", ["sleep", "%s"])
+        os.execvp("sleep", ["sleep", "{LIFETIME}"])
     if background:
         try:
             os.setpgid(pid, pid)
@@ -153,7 +154,7 @@ sys.stdin.readline()
 for pid in (fg, bg):
     os.kill(pid, 9)
     os.waitpid(pid, 0)
-""" % LIFETIME
+"""
 
 
 def _read_pty_line(fd: int) -> str:

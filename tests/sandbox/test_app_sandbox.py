@@ -7,10 +7,11 @@ import subprocess
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
+from support.procs import own_children, read_stat
+from support.tui import applied, row_text, shown_pids, table, wait_for
+
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
-from conftest import own_children, read_stat
-from tui_helpers import applied, row_text, shown_pids, table, wait_for
 
 SIZE = (160, 45)
 

@@ -13,23 +13,17 @@ import threading
 import time
 
 import pytest
+from support.polling import poll
+from support.procs import alive, ppid_of, signalled
+from support.ps import ps_stat
 
-from conftest import poll
+from procwatch.engine import procfs
 from procwatch.sandbox import RECIPES, Sandbox, SandboxEvent, SandboxRefused
-from procwatch.sandbox import linux as _sys
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux only")
 
 SEEN: set[tuple[int, int]] = set()  # every identity the sandbox started in this module
 
-
-def alive(identity: tuple[int, int]) -> bool:
-    return _sys.start_ticks(identity[0]) == identity[1]
-
-
-def ps_stat(pid: int) -> str:
-    out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 def wait_for(pred, timeout: float = 3.0):
@@ -68,7 +62,7 @@ def nothing_left_behind():
     time.sleep(0.1)
     left = [i for i in SEEN if alive(i)]
     for pid, ticks in left:  # clean up by identity, then fail
-        _sys.signal_identity(pid, ticks, signal.SIGKILL)
+        signalled(pid, ticks, signal.SIGKILL)
     assert not left, f"sandbox processes left behind: {left}"
 
 
@@ -91,11 +85,11 @@ def _group(sb: Sandbox, demo) -> list:
 
 
 def test_plain_monitoring_starts_no_process():
-    before = set(_sys.descendants(os.getpid()))
+    before = set(procfs.descendants(os.getpid()))
     sb = Sandbox(on_event=Log())
     assert Sandbox.check("S") is None and sb.demos() == []
     assert sb.supervisor_pid is None
-    assert set(_sys.descendants(os.getpid())) <= before
+    assert set(procfs.descendants(os.getpid())) <= before
     sb.close()  # nothing to close: no error
     with pytest.raises(SandboxRefused):
         sb.kill(os.getpid())
@@ -103,7 +97,7 @@ def test_plain_monitoring_starts_no_process():
 
 @pytest.mark.parametrize("key", list(RECIPES))
 def test_recipe_shows_its_stat(shared, key):
-    sb, log = shared
+    sb, _log = shared
     if Sandbox.check(key):
         pytest.skip(Sandbox.check(key))
     demo = sb.spawn(key)
@@ -114,9 +108,9 @@ def test_recipe_shows_its_stat(shared, key):
     assert wait_for(lambda: ps_stat(demo.pid) == demo.stat_shown), (key, ps_stat(demo.pid), demo.stat_shown)
     assert demo.current_stat() == demo.stat_shown
     # Demos are never children of procwatch.
-    assert all(_sys.ppid_of(d.pid) != os.getpid() for d in group)
+    assert all(ppid_of(d.pid) != os.getpid() for d in group)
     if key == "orphan":
-        assert _sys.ppid_of(demo.pid) == sb.supervisor_pid
+        assert ppid_of(demo.pid) == sb.supervisor_pid
     if key == "Z":
         # SIGKILL does nothing to a zombie: kill its parent instead; the supervisor adopts and reaps the zombie.
         sb.kill(demo.pid)
@@ -166,7 +160,7 @@ def test_orphan_is_adopted_by_the_subreaper(fresh):
     sb, log = fresh
     o = sb.spawn("orphan")
     sup = sb.supervisor_pid
-    assert o.parent_pid == sup == _sys.ppid_of(o.pid)
+    assert o.parent_pid == sup == ppid_of(o.pid)
     assert wait_for(lambda: log.has(f"{o.pid} is an orphan, adopted by the sandbox supervisor {sup} "
                                     f"(a child subreaper); getppid() now returns {sup}"))
     first = next(t for t in log.texts() if f"getpid() = {o.pid}, getppid() = " in t)
@@ -187,7 +181,7 @@ def test_stop_and_continue(fresh):
 
 
 def test_signals_only_its_own_demos_by_identity(fresh):
-    sb, log = fresh
+    sb, _log = fresh
     d = sb.spawn("S")
     with pytest.raises(SandboxRefused, match="not signalled"):
         sb.kill(d.pid, d.start_ticks + 1)  # same pid, another start time: a reused pid
@@ -211,10 +205,10 @@ def test_identity_check_against_changed_start_time():
     """The supervisor's own check: a record whose start time no longer matches the pid is not signalled."""
     child = subprocess.Popen(["sleep", "30"])
     try:
-        ticks = _sys.start_ticks(child.pid)
-        assert not _sys.signal_identity(child.pid, ticks + 1, signal.SIGKILL)
+        ticks = procfs.start_ticks(child.pid)
+        assert not signalled(child.pid, ticks + 1, signal.SIGKILL)
         assert child.poll() is None
-        assert _sys.signal_identity(child.pid, ticks, signal.SIGKILL)
+        assert signalled(child.pid, ticks, signal.SIGKILL)
         assert child.wait(timeout=2) == -signal.SIGKILL
     finally:
         if child.poll() is None:
@@ -261,8 +255,8 @@ def test_close_kills_and_reaps_everything():
         _track(sb)
         ids = [d.identity for d in sb.demos()] + [sb.supervisor_identity]
         sup_pid = sb.supervisor_pid
-        descendants = _sys.descendants(sup_pid)
-        ids += [(p, _sys.start_ticks(p)) for p in descendants]
+        descendants = procfs.descendants(sup_pid)
+        ids += [(p, procfs.start_ticks(p)) for p in descendants]
         SEEN.update(i for i in ids if i[1] is not None)
     finally:
         sb.close()

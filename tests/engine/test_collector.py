@@ -10,21 +10,24 @@ import subprocess
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.polling import wait_until
+from support.procs import LIFETIME, PY_SLEEP, PY_THREADS, PYTHON, read_stat, wait_state
+from support.ps import ps_stat
 
 import procwatch.engine.procfs as collector_module
-from conftest import LIFETIME, PY_SLEEP, PY_THREADS, PYTHON, ps_stat, read_stat, wait_state, wait_until
 from procwatch.engine.collector import ProcfsCollector, UserNames
-from procwatch.engine.procfs import parse_argv, split_stat as parse_stat
-from procwatch.view.collectors import PsutilCollector
-from procwatch.engine.stat import format_stat
 from procwatch.engine.escape import printable
+from procwatch.engine.procfs import parse_argv
+from procwatch.engine.procfs import split_stat as parse_stat
+from procwatch.engine.stat import format_stat
+from procwatch.view.collectors import PsutilCollector
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
 def test_fields_match_proc_and_ps(children):
     proc = children.sleeper()
     p = ProcfsCollector().sweep().get(proc.pid)
-    comm, fields = read_stat(proc.pid)
+    _comm, fields = read_stat(proc.pid)
     assert (p.pid, p.ppid, p.name, p.state) == (proc.pid, os.getpid(), "sleep", "S")
     assert p.start_ticks == int(fields[19]) and p.identity == (proc.pid, int(fields[19]))
     assert (p.session, p.pgrp, p.tpgid) == (os.getsid(0), os.getpgrp(), int(fields[5]))

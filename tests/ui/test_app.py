@@ -10,14 +10,24 @@ import sys
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
 import pytest
+from support.tui import (
+    applied,
+    next_update,
+    notifications,
+    plain_text,
+    row_text,
+    selected_details,
+    shown_pids,
+    table,
+    wait_for,
+)
 from textual.widgets import OptionList
 
+from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
 from procwatch.engine.procfs import start_ticks
 from procwatch.ui.app import make_app
-from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
 from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar
 from procwatch.ui.widgets.screens import ConfirmScreen, HelpScreen, PickerScreen, SignalScreen
-from tui_helpers import applied, selected_details, next_update, notifications, row_text, shown_pids, table, wait_for
 
 SIZE = (120, 36)
 
@@ -111,13 +121,13 @@ async def test_user_and_state_pickers():
         options = app.screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         assert "alice (10)" in labels and "www-data (2)" in labels
-        options.highlighted = [i for i, label in enumerate(labels) if label.startswith("www-data")][0]
+        options.highlighted = next(i for i, label in enumerate(labels) if label.startswith("www-data"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: shown_pids(app) == [1, 420, 421, 422], what="www-data filter")
         await pilot.press("s")
         options = app.screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
-        options.highlighted = [i for i, label in enumerate(labels) if label.startswith("Z ")][0]
+        options.highlighted = next(i for i, label in enumerate(labels) if label.startswith("Z "))
         assert "(2)" in labels[options.highlighted]
         await pilot.press("enter")
         await wait_for(pilot, lambda: shown_pids(app) == [], what="user AND state filter: no match")
@@ -212,8 +222,8 @@ async def test_help_and_command_palette():
         await started(pilot, app)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        help_text = " ".join(str(w.render()) for w in app.screen.query("Static"))
-        assert "disk sleep (uninterruptible wait)" in help_text and "send a signal" in help_text
+        help_text = " ".join(plain_text(w.content) for w in app.screen.query("Static"))
+        assert "disk sleep (uninterruptible wait)" in help_text and "send TERM, KILL" in help_text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("ctrl+p")
@@ -230,7 +240,7 @@ async def test_help_and_command_palette():
 
 async def test_hostile_names_are_text_not_markup():
     hostile = fake_proc(3000, 1, "[b]x[/b]", ["[@click=app.quit]", "[link=http://x]y[/link]", "\x1b[31mred"])
-    app = demo_app(snapshot_of(demo_processes() + [hostile]))
+    app = demo_app(snapshot_of([*demo_processes(), hostile]))
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
         text = row_text(app, 3000)
@@ -253,7 +263,7 @@ def real_child():
 
 
 def snapshot_with(child_pid: int, ticks: int):
-    procs = demo_processes() + [fake_proc(child_pid, 1, "python3", ["python3", "-c", "sleep"], start_ticks=ticks)]
+    procs = [*demo_processes(), fake_proc(child_pid, 1, "python3", ["python3", "-c", "sleep"], start_ticks=ticks)]
     return snapshot_of(procs)
 
 

@@ -8,8 +8,10 @@ import signal
 import subprocess
 
 import pytest
+from support.polling import wait_until
+from support.procs import LIFETIME, PYTHON, read_line, read_stat, wait_state
+from support.ps import ps_stat
 
-from conftest import LIFETIME, PYTHON, ps_stat, read_line, read_stat, wait_state, wait_until
 from procwatch.engine.collector import ProcfsCollector
 from procwatch.engine.fake import FAKE_NOW, fake_proc, snapshot_of
 from procwatch.engine.lineage import BecameZombie, Lineage, Reparented, StateChanged, static_orphan
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("no_leftover_children")
 # A child subreaper (so the test process itself never becomes one) with a middle child and a grandchild.
 # Prints "helper middle grandchild"; on "orphan" the middle exits and is reaped here, so the grandchild is
 # re-parented to this helper; on stdin EOF it kills and reaps everything.
-SUBREAPER = """
+SUBREAPER = f"""
 import ctypes, os, signal, sys
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
@@ -35,8 +37,8 @@ if middle == 0:
     os.close(go_w)
     grandchild = os.fork()
     if grandchild == 0:
-        os.execvp("sleep", ["sleep", "%s"])
-    os.write(report_w, b"%%d\\n" %% grandchild)
+        os.execvp("sleep", ["sleep", "{LIFETIME}"])
+    os.write(report_w, b"%d\\n" % grandchild)
     os.read(go_r, 1)  # until told to exit (or the helper died)
     os._exit(0)
 os.close(report_w)
@@ -58,7 +60,7 @@ while True:
         os.waitpid(-1, 0)
     except ChildProcessError:
         break
-""" % LIFETIME
+"""
 
 
 def observe(lineage: Lineage, collector: ProcfsCollector):
@@ -176,12 +178,12 @@ def test_zombie_killed_by_sigkill_and_seen_at_start(children):
 
 
 # The main thread exits with pthread_exit while another thread sleeps: ps shows Zl, and the process is not dead.
-ZL = """
+ZL = f"""
 import ctypes, threading, time
-threading.Thread(target=time.sleep, args=(%s,)).start()
+threading.Thread(target=time.sleep, args=({LIFETIME},)).start()
 print("ready", flush=True)
 ctypes.CDLL(None).pthread_exit(None)
-""" % LIFETIME
+"""
 
 
 def test_zl_is_not_a_plain_zombie(children):
@@ -239,7 +241,7 @@ def test_memory_is_bounded_under_churn():
         assert len(lineage) == 22
     # pid reuse with a new start time is a new identity: no stale zombie time or orphan is carried over
     reused = fake_proc(100, 1, "job", start_ticks=10**9, session=50)
-    observations = lineage.observe(snapshot_of(base + [reused], taken_at=FAKE_NOW + 999))
+    observations = lineage.observe(snapshot_of([*base, reused], taken_at=FAKE_NOW + 999))
     assert len(lineage) == 3 and 100 not in observations.zombies
     assert observations.orphans[100].evidence == "session"  # first seen under init: static evidence only
 

@@ -18,14 +18,15 @@ os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
 import pytest
 from rich.cells import cell_len
+from support.polling import DEADLINE
+from support.procs import LIFETIME, REPO, read_stat, wait_state
+from support.tui import applied, row_text, selected_details, shown_pids, table, wait_for
 
-from conftest import DEADLINE, LIFETIME, REPO, read_stat, wait_state
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.process_table import COMMAND_COLUMN
-from tui_helpers import applied, selected_details, row_text, shown_pids, table, wait_for
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-from churn_stress import MARKER, ForkStorm  # noqa: E402  (the fork storm shared with the benchmark)
+from churn_stress import MARKER, ForkStorm
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -195,8 +196,8 @@ async def test_fork_storm_while_the_tui_runs():
             assert any(n.startswith(f"process {pid} (") and "exited; cursor moved to" in n for n in notes), (pid, checks["exits"], notes)
         # no stale rows beyond one refresh: no storm process, and /proc agrees with what is shown
         rows = t.rows
-        assert not [r.proc.pid for r in rows if MARKER in r.proc.cmdline or r.proc.name == "sleep"
-                    and r.proc.pgrp == storm.proc.pid]
+        assert not [r.proc.pid for r in rows if MARKER in r.proc.cmdline or (r.proc.name == "sleep"
+                    and r.proc.pgrp == storm.proc.pid)]
         gone = [r.proc.pid for r in rows if not alive(r.proc.identity)]
         assert len(gone) <= max(3, len(rows) // 100), f"rows of processes /proc no longer has: {gone[:20]}"
         assert len(app.poller.lineage) == len(app.last.observations.snapshot)  # memory only for live identities

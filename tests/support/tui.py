@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+import io
+
+from rich.console import Console
+from scenes import applied, wait_for  # one copy, shared with the screenshots
 
 from procwatch.ui.app import ProcwatchApp
 from procwatch.ui.widgets.panels import details_text
 from procwatch.ui.widgets.process_table import ProcessTable
 
 
-def applied(app: ProcwatchApp) -> int:
-    """How many poller updates the app has applied so far (the number of the last one)."""
-    return app.last.number if app.last is not None else 0
-
-
 def selected_details(app: ProcwatchApp) -> str:
     """The details panel's text for the selected process, as plain text."""
     selected = table(app).selected
     return "" if selected is None or app.last is None else details_text(selected, app.last.observations).plain
-
-
-async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
 
 
 async def next_update(pilot, app: ProcwatchApp, sweep: bool = True) -> None:
@@ -59,10 +48,17 @@ def notifications(app: ProcwatchApp) -> list[str]:
     return [n.message for n in app._notifications]
 
 
+def plain_text(content: object, width: int = 200) -> str:
+    """What a widget's content (a string or any rich renderable) reads as, as plain text."""
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
 def screen_text(app: ProcwatchApp) -> str:
     """The visible lines of the table, as a person would read them."""
     t = table(app)
     return "\n".join(t.render_line(y).text for y in range(t.scrollable_content_region.height))
 
 
-__all__ = ["applied", "selected_details", "asyncio", "wait_for", "next_update", "table", "row_text", "shown_pids", "notifications", "screen_text"]
+__all__ = ["applied", "next_update", "notifications", "plain_text", "row_text", "screen_text", "selected_details", "shown_pids", "table", "wait_for"]

@@ -13,18 +13,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from support.polling import poll
+from support.procs import REPO, alive, ppid_of, proc_stat, signalled
 
-from conftest import poll
-
+from procwatch.engine import procfs
 from procwatch.sandbox import RECIPES
-from procwatch.sandbox import linux as _sys
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux only")
 
-ROOT = str(Path(__file__).resolve().parent.parent)
+ROOT = REPO
 EVERY_KIND = ["T", "t", "D", "Z", "orphan", "R", "S", "N", "s", "l", "+", "Zl", "<", "L"]
 SEEN: set[tuple[int, int]] = set()
 
@@ -37,7 +36,7 @@ if opts.get("drop"):
     if os.geteuid() == 0:
         os.setgroups([]); os.setgid(65534); os.setuid(65534)
 from procwatch.sandbox import Sandbox, SandboxRefused
-from procwatch.sandbox import linux as _sys
+from procwatch.engine import procfs
 import procwatch.sandbox.client as client
 if opts.get("no_precheck"):
     client.precheck = lambda key: None   # let the demo itself try, and fail with the real error
@@ -60,7 +59,7 @@ for key in opts["recipes"]:
     out["stat"][key] = stat
 out["supervisor"] = list(sb.supervisor_identity) if sb.supervisor_identity else None
 out["demos"] = [list(d.identity) for d in sb.demos()]
-out["tree"] = [[p, _sys.start_ticks(p)] for p in _sys.descendants(sb.supervisor_pid)] if sb.supervisor_pid else []
+out["tree"] = [[p, procfs.start_ticks(p)] for p in procfs.descendants(sb.supervisor_pid)] if sb.supervisor_pid else []
 print(json.dumps(out), flush=True)
 for line in sys.stdin:
     cmd = line.strip()
@@ -73,20 +72,17 @@ time.sleep(60)
 '''
 
 
-def alive(identity) -> bool:
-    return identity[1] is not None and _sys.start_ticks(identity[0]) == identity[1]
-
 
 def adopted_zombie(identity, ids) -> bool:
     """A zombie whose parent is not a sandbox process (init, or a subreaper above procwatch): dead, waiting only
     for that reaper."""
-    fields = _sys.read_stat(identity[0])
+    fields = procfs.stat_fields(identity[0])
     ours = {pid for pid, _ in ids}
-    return bool(fields) and fields[0] == "Z" and int(fields[19]) == identity[1] and int(fields[1]) not in ours
+    return bool(fields) and fields[0] == b"Z" and int(fields[19]) == identity[1] and int(fields[1]) not in ours
 
 
 def left(ids) -> list:
-    return [(i, _sys.ps_stat(i[0]), _sys.ppid_of(i[0])) for i in ids if alive(i)]
+    return [(i, proc_stat(i[0]), ppid_of(i[0])) for i in ids if alive(i)]
 
 
 def wait_for(pred, timeout: float = 2.0):
@@ -128,7 +124,7 @@ def nothing_left_behind():
     time.sleep(0.1)
     left = [i for i in SEEN if alive(i)]
     for pid, ticks in left:
-        _sys.signal_identity(pid, ticks, signal.SIGKILL)
+        signalled(pid, ticks, signal.SIGKILL)
     assert not left, f"sandbox processes left behind: {left}"
 
 
@@ -159,7 +155,7 @@ def test_nothing_left_however_procwatch_ends(how):
             owner.send("close")
             assert owner.read() == {"closed": True}
         elif how == "kill-supervisor":
-            assert _sys.signal_identity(*sup, signal.SIGKILL)
+            assert signalled(*sup, signal.SIGKILL)
         else:
             sig = {"SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}.get(how, signal.SIGKILL)
             owner.proc.send_signal(sig)

@@ -9,8 +9,10 @@ import subprocess
 import sys
 
 import pytest
+from support.polling import DEADLINE
+from support.procs import LIFETIME, PY_SLEEP, REPO, wait_state
+from support.ps import ps_all_stats
 
-from conftest import DEADLINE, LIFETIME, PY_SLEEP, REPO, ps_all_stats, wait_state
 from procwatch import __version__
 from procwatch.cli import build_parser
 

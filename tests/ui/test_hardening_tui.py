@@ -10,14 +10,14 @@ import time
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
 from rich.cells import cell_len
+from support.tui import applied, next_update, notifications, row_text, selected_details, shown_pids, table, wait_for
 from textual.color import Color
 
-from procwatch.ui.app import make_app
-from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
 from procwatch.engine.escape import printable
+from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
+from procwatch.ui.app import make_app
 from procwatch.ui.widgets.panels import DetailsPanel
 from procwatch.ui.widgets.process_table import COMMAND_COLUMN, COMMAND_LIMIT, HEADER
-from tui_helpers import applied, selected_details, next_update, notifications, row_text, shown_pids, table, wait_for
 
 SIZE = (120, 36)
 
@@ -31,7 +31,8 @@ HOSTILE_NAME = "[b]x[/b]\x1b[2J\n"  # comm: 15 bytes at most in the kernel, but 
 
 
 def hostile_procs():
-    return demo_processes() + [
+    return [
+        *demo_processes(),
         fake_proc(3000, 1211, HOSTILE_NAME, HOSTILE_ARGV, user="alice", uid=1000),
         fake_proc(3001, 1211, "big", ["big", BIG], user="alice", uid=1000),
         fake_proc(3002, 3000, "漢字", ["漢字" * 30, "🙂" * 10], user="alice", uid=1000),
@@ -198,7 +199,7 @@ async def test_pid_reuse_is_a_new_identity_not_a_reparenting():
     base = [fake_proc(1, 0, "init", ["/sbin/init"]), fake_proc(10, 1, "bash", ["-bash"])]
     old = fake_proc(50, 10, "old", ["old"], session=10, start_ticks=5000)
     new = fake_proc(50, 1, "new", ["new"], session=50, start_ticks=6000)  # a session leader: not a likely orphan
-    app = app_for(snapshot_of(base + [old]), snapshot_of(base + [new]))
+    app = app_for(snapshot_of([*base, old]), snapshot_of([*base, new]))
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
         table(app).select_pid(50)

@@ -11,8 +11,7 @@ import sys
 import time
 
 import pytest
-
-from conftest import descendants, running
+from support.procs import descendant_identities, running
 
 LEAVE_ALT_SCREEN = b"\x1b[?1049l"
 
@@ -91,7 +90,7 @@ def test_ending_restores_the_terminal_and_leaves_no_demo(terminal, how):
     t.wait_for(b"processes")
     t.send(b"z")  # a zombie demo: a supervisor, a parent and its zombie child
     t.wait_for(b"os._exit(3)")
-    demos = descendants(t.pid)
+    demos = descendant_identities(t.pid)
     assert len(demos) >= 3
     mark = len(t.output)
     if how.startswith("SIG"):
@@ -117,7 +116,7 @@ def test_sigkill_of_procwatch_still_ends_every_demo(terminal):
     t.wait_for(b"os._exit(3)")
     t.send(b"o")
     t.wait_for(b"orphan")
-    demos = descendants(t.pid)
+    demos = descendant_identities(t.pid)
     os.kill(t.pid, signal.SIGKILL)
     t.wait_exit()
     deadline = time.monotonic() + 2

@@ -7,8 +7,9 @@ import shutil
 import subprocess
 
 import pytest
+from support.polling import DEADLINE
+from support.procs import LIFETIME
 
-from conftest import DEADLINE, LIFETIME
 from procwatch.engine.collector import ProcfsCollector
 from procwatch.engine.fake import fake_proc, snapshot_of
 from procwatch.engine.tree import FOLDED, GUIDE_LEVELS, ProcessFilter, Row, build_rows, fold_guide
@@ -179,7 +180,7 @@ def test_real_snapshot_is_well_formed():
 
 
 # A real tree: this helper runs `width` children, the second of which is again this helper one level down.
-TREE = """
+TREE = f"""
 import subprocess, sys
 depth, width, code = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 kids = []
@@ -189,7 +190,7 @@ for i in range(width):
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         kid.stdout.readline()
     else:
-        kid = subprocess.Popen(["sleep", "%s"])
+        kid = subprocess.Popen(["sleep", "{LIFETIME}"])
     kids.append(kid)
 print("ready", flush=True)
 sys.stdin.read()
@@ -200,7 +201,7 @@ for kid in kids:
         kid.kill()
 for kid in kids:
     kid.wait()
-""" % LIFETIME
+"""
 
 
 @pytest.mark.skipif(shutil.which("pstree") is None, reason="pstree (psmisc) is not installed")
@@ -213,7 +214,7 @@ def test_order_matches_pstree_on_a_real_tree(children):
     assert len(expected) == 10
     rows = build_rows(snapshot.procs)
     start = pids(rows).index(top.pid)
-    subtree = [rows[start]] + [r for r in _take_subtree(rows, start)]
+    subtree = [rows[start], *list(_take_subtree(rows, start))]
     assert pids(subtree) == expected
     assert [r.proc.name for r in subtree].count("sleep") == 7
 

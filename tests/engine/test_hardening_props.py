@@ -12,13 +12,13 @@ import unicodedata
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_tree import check_well_formed  # the independent guide/depth checker
 
-from procwatch.engine.procfs import split_stat as parse_stat
+from procwatch.engine.escape import printable
 from procwatch.engine.fake import fake_proc, snapshot_of
 from procwatch.engine.model import ProcInfo
-from procwatch.engine.escape import printable
+from procwatch.engine.procfs import split_stat as parse_stat
 from procwatch.engine.tree import FOLDED, GUIDE_LEVELS, ProcessFilter, Row, build_rows
-from test_tree import check_well_formed  # the independent guide/depth checker
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PIECES = ("├─ ", "└─ ", "│  ", "   ")
