@@ -227,6 +227,16 @@ def signal_sent(name: str, who: str) -> str:
     return f"sent SIG{name} to {who}"
 
 
+def stop_warning(target: str, pid: int) -> str:
+    """Said before SIGSTOP is confirmed for a process that procwatch itself needs. target: "procwatch" or
+    "supervisor"."""
+    if target == "procwatch":
+        return (f"This is procwatch itself: stopped, it can neither draw nor read a key until another terminal "
+                f"runs `kill -CONT {pid}`.")
+    return ("This is the sandbox supervisor: stopped, it can neither fork, reap nor narrate a demo until it gets "
+            "SIGCONT. Quitting procwatch still ends it and every demo.")
+
+
 def signal_refused(refused: SignalRefused, who: str) -> str:
     if refused.reason == "gone":
         return f"process {who} has exited; nothing sent"

@@ -38,9 +38,11 @@ procwatch --(stdin: JSON lines)--> supervisor --fork--> demos
 procwatch <--(stdout: JSON lines)-- supervisor <--(report pipe: JSON lines)-- demos
 
 - One supervisor (`python -m procwatch.sandbox.supervisor`, a fresh interpreter: forking the threaded Textual
-  process is unsafe) started with start_new_session=True. It is a child subreaper, has PR_SET_PDEATHSIG(SIGTERM)
-  when started from the main thread, a maximum lifetime, and ends on EOF of its stdin (procwatch died, even by
-  SIGKILL). On any of these it SIGKILLs its whole subtree (stopped and traced ones too), reaps it, and exits.
+  process is unsafe) started with start_new_session=True. It is a child subreaper, has a maximum lifetime, and
+  ends on EOF of its stdin (procwatch died, even by SIGKILL): then it SIGKILLs its whole subtree (stopped and
+  traced ones too), reaps it, and exits. Started from the main thread it also has PR_SET_PDEATHSIG(SIGKILL), which
+  ends it even when it was stopped or traced and cannot act; its demos' own death signals then end them.
+  Sandbox.close() gives it CLOSE_TIMEOUT (1 s) to close in order, then kills it and every demo it reported.
 - Demos are forked by the single-threaded supervisor, never by procwatch. Each sets PR_SET_PDEATHSIG(SIGKILL)
   (checked against the expected parent), alarm(remaining lifetime); the busy loop has RLIMIT_CPU.
 - The supervisor signals only processes in its registry, checking the identity (pid + start time from

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from procwatch.engine import procfs
+from procwatch.engine import procfs, words
 from procwatch.engine.stat import format_stat
 from procwatch.sandbox import protocol as wire
 from procwatch.sandbox.recipes import RECIPES, Recipe, precheck
@@ -22,6 +23,7 @@ from procwatch.sandbox.recipes import RECIPES, Recipe, precheck
 START_TIMEOUT = 10.0  # a fresh interpreter; normally ~50 ms
 SPAWN_TIMEOUT = 7.0  # the supervisor gives up on a demo after 5 s
 REPLY_TIMEOUT = 3.0
+CLOSE_TIMEOUT = 1.0  # for the supervisor's orderly close (normally a few ms); then it and its demos are killed
 
 
 class SandboxError(Exception):
@@ -172,25 +174,48 @@ class Sandbox:
             self._request(wire.KillAll())
 
     def close(self) -> None:
-        """Stop every demo, reap them, and end the supervisor. Safe to call twice; spawn() may start afresh."""
+        """Stop every demo, reap them, and end the supervisor, within about CLOSE_TIMEOUT whatever state the
+        supervisor is in (a stopped or traced one cannot answer: it is killed at once). Safe to call twice;
+        spawn() may start afresh."""
         with self._lock:
             proc = self._proc
             if proc is None:
                 return
-            if not self._gone:
+            frozen = self._supervisor_frozen()
+            if not self._gone and frozen is None:
                 with contextlib.suppress(SandboxError):
-                    self._request(wire.Close())
+                    self._request(wire.Close(), CLOSE_TIMEOUT)
             if self._stdin is not None:
                 with contextlib.suppress(OSError):
                     self._stdin.close()
             try:
-                proc.wait(timeout=3)
+                proc.wait(timeout=0 if frozen else CLOSE_TIMEOUT)
             except subprocess.TimeoutExpired:
-                proc.kill()  # our own unreaped child: its pid cannot have been reused
-                proc.wait()
+                self._kill_everything(proc)
             if self._reader is not None and self._reader is not threading.current_thread():
                 self._reader.join(timeout=2)
             self._proc = None
+
+    def _kill_everything(self, proc: subprocess.Popen) -> None:
+        """SIGKILL (which also ends stopped and traced processes) the supervisor, then every demo it reported.
+        Each demo would die of its death signal anyway; this also covers one adopted elsewhere meanwhile."""
+        with self._cond:
+            demos = list(self._demos.values())
+        proc.kill()  # our own unreaped child: its pid cannot have been reused
+        proc.wait()
+        for demo in demos:
+            with contextlib.suppress(procfs.SignalRefused):  # gone already, or its pid reused: not ours
+                procfs.signal_process(demo.identity, signal.SIGKILL)
+
+    def _supervisor_frozen(self) -> str | None:
+        """Why the supervisor cannot act (it is stopped or traced), or None."""
+        identity = self.supervisor_identity
+        facts = procfs.stat_facts(identity[0]) if identity is not None else None
+        if identity is None or facts is None or procfs.start_ticks(identity[0]) != identity[1]:
+            return None
+        if facts.state in ("T", "t"):
+            return f"the sandbox supervisor {identity[0]} is {words.STATE_WORDS[facts.state]} ({facts.state})"
+        return None
 
     def __enter__(self) -> Sandbox:
         return self
@@ -209,9 +234,13 @@ class Sandbox:
                "--lifetime", str(self.lifetime), "--max-demos", str(self.max_demos)]
         if in_main:  # PDEATHSIG fires when the creating *thread* ends: only arm it from the main thread
             cmd.append("--pdeathsig")
-        log = os.environ.get("PROCWATCH_SANDBOX_LOG")
+        log = os.environ.get("PROCWATCH_SANDBOX_LOG") or os.devnull  # the supervisor's stderr: a log, or nowhere
         try:
-            with open(log or os.devnull, "ab") as stderr:  # the supervisor's stderr: a log, or nowhere
+            stderr = open(log, "ab")  # noqa: SIM115 (closed below, once the child has its own copy)
+        except OSError as exc:
+            raise SandboxRefused(f"PROCWATCH_SANDBOX_LOG: cannot write to {log!r}: {exc.strerror}") from None
+        try:
+            with stderr:
                 proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                         start_new_session=True, close_fds=True, cwd="/", env=env)
         except OSError as exc:
@@ -240,6 +269,9 @@ class Sandbox:
             stdin = self._stdin
             if self._proc is None or stdin is None or self._gone:
                 raise SandboxRefused("the sandbox is not running (no demo started yet, or it was closed)")
+            frozen = self._supervisor_frozen()
+            if frozen is not None:  # it could not answer: say so now rather than after the timeout
+                raise SandboxRefused(f"{frozen}: send it CONT (k) to go on")
             req = next(self._ids)
             try:
                 stdin.write(wire.encode_command(req, command))

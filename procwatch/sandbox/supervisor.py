@@ -9,7 +9,8 @@ Safety:
 - PR_SET_CHILD_SUBREAPER: orphaned demos are adopted here, not by init, and reaped here.
 - Shuts down, killing (SIGKILL, which also ends stopped and traced processes) and reaping its whole subtree, on:
   EOF on stdin (procwatch died, however: even SIGKILL closes the pipe), the `close` command, SIGTERM/SIGHUP/SIGINT,
-  PR_SET_PDEATHSIG (SIGTERM, when procwatch's creating thread dies), and its maximum lifetime.
+  and its maximum lifetime. PR_SET_PDEATHSIG(SIGKILL) ends it when procwatch's creating thread dies, even when it
+  is stopped or traced (it cannot act then); the demos' own death signals then end them.
 - Signals only its own demos: a demo's identity is (pid, start time); every signal goes through a pidfd after
   the start time was checked against the record.
 
@@ -76,7 +77,7 @@ class Supervisor:
         _sys.set_name("pw-sandbox")
         _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)
         if pdeathsig:
-            _sys.set_death_signal(signal.SIGTERM, parent)
+            _sys.set_death_signal(signal.SIGKILL, parent)  # KILL: it also ends a stopped or traced supervisor
         signal.alarm(int(lifetime) + 5)  # backstop; the loop normally ends at the deadline first
         self.rep_r, self.rep_w = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(self.rep_r, False)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 from collections import Counter
 from dataclasses import replace
@@ -17,7 +18,7 @@ from procwatch.engine import words
 from procwatch.engine.collector import Collector
 from procwatch.engine.escape import printable
 from procwatch.engine.model import INTERVAL_STEPS, ProcInfo
-from procwatch.engine.procfs import SignalRefused, signal_process
+from procwatch.engine.procfs import SignalRefused, identity_of, signal_process
 from procwatch.engine.tree import ProcessFilter, children_map
 from procwatch.sandbox import Sandbox
 from procwatch.ui.keys import APP_KEYS, bindings
@@ -275,7 +276,15 @@ class ProcwatchApp(App[int]):
     def action_signal(self) -> None:
         proc = self.query_one(ProcessTable).selected
         if proc is not None:
-            self.push_screen(SignalScreen(proc), partial(self._send_signal, proc))
+            self.push_screen(SignalScreen(proc, self._signal_warnings(proc)), partial(self._send_signal, proc))
+
+    def _signal_warnings(self, proc: ProcInfo) -> dict[str, str]:
+        """STOP would freeze procwatch itself, or the sandbox supervisor it talks to: warn before it is sent."""
+        if proc.identity == identity_of(os.getpid()):
+            return {"STOP": words.stop_warning("procwatch", proc.pid)}
+        if proc.identity == self.sandbox_controller.sandbox_identity():
+            return {"STOP": words.stop_warning("supervisor", proc.pid)}
+        return {}
 
     def _send_signal(self, proc: ProcInfo, name: str | None) -> None:
         if name is None:

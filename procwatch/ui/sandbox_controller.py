@@ -1,5 +1,6 @@
-"""The app's side of the sandbox: starts the supervisor lazily on the main thread, forks demos in a worker thread,
-turns panel actions into supervisor requests, and labels demo rows. Plain monitoring starts no process."""
+"""The app's side of the sandbox: starts the supervisor lazily on the main thread, sends every request (fork a
+demo, reap, stop, ...) from a worker thread so that the UI never waits for the supervisor, and labels demo rows.
+Plain monitoring starts no process."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ class SandboxController:
     @property
     def panel(self) -> SandboxPanel:
         return self.app.query_one(SandboxPanel)
+
+    def sandbox_identity(self) -> Identity | None:
+        """The supervisor's identity while it runs."""
+        return self.sandbox.supervisor_identity if self.sandbox is not None else None
 
     def close(self) -> None:
         if self.sandbox is not None:
@@ -66,26 +71,31 @@ class SandboxController:
         except SandboxError as refused:
             self.refused(refused)
             return
+        self._in_thread(partial(self._spawn, self.sandbox, recipe), f"the {recipe} demo")
+
+    def _in_thread(self, request: Callable[[], None], what: str) -> None:
+        """Run a supervisor request in a worker thread: the UI never waits for the supervisor (a stopped one
+        would not answer), and a refusal comes back as a notice."""
+
+        def run() -> None:
+            try:
+                request()
+            except SandboxError as refused:
+                self.app.call_from_thread(self.refused, refused)
+            except Exception as error:  # a worker's error would otherwise vanish silently
+                self.app.call_from_thread(self.refused, f"{what} failed: {error!r}")
+            self.app.poller.refresh_now()
+
         try:
-            self.app.run_worker(partial(self._spawn_in_thread, self.sandbox, recipe), thread=True, group="sandbox",
-                                exit_on_error=False)
+            self.app.run_worker(run, thread=True, group="sandbox", exit_on_error=False)
         except RuntimeError as error:  # "can't start new thread": RLIMIT_NPROC reached
-            self.refused(f"cannot start a thread to fork the demo ({error}): too many processes for this user?")
+            self.refused(f"cannot start a thread for {what} ({error}): too many processes for this user?")
 
     def _forward(self, event: SandboxEvent) -> None:
         self.app.post_message(SandboxNews(event))  # from the sandbox's reader thread: thread-safe
 
-    def _spawn_in_thread(self, sandbox: Sandbox, recipe: str) -> None:
-        try:
-            demo = sandbox.spawn(recipe)
-        except SandboxError as refused:
-            self.app.call_from_thread(self.refused, refused)
-            return
-        except Exception as error:  # a worker's error would otherwise vanish silently
-            self.app.call_from_thread(self.refused, f"the {recipe} demo failed: {error!r}")
-            return
-        self.select_when_seen = demo.pid
-        self.app.poller.refresh_now()
+    def _spawn(self, sandbox: Sandbox, recipe: str) -> None:
+        self.select_when_seen = sandbox.spawn(recipe).pid
 
     def refused(self, refused: Exception | str) -> None:
         self.panel.narrate(f"refused: {refused}")
@@ -120,25 +130,18 @@ class SandboxController:
         sandbox = self.sandbox
         if sandbox is None:
             return
+        if action == "kill_all":
+            self._in_thread(sandbox.kill_all, "stopping every demo")
+            return
+        if demo is None:
+            self.app.say("select a demo in the list first", severity="warning")
+            return
         requests: dict[str, Callable[[int, int | None], None]] = {
             "reap": sandbox.reap, "parent_exit": sandbox.parent_exit, "kill": sandbox.kill,
-            "stop_cont": self._stop_or_continue,
+            "stop_cont": sandbox.cont if self._is_stopped(demo) else sandbox.stop,
         }
-        try:
-            if action == "kill_all":
-                sandbox.kill_all()
-            elif demo is None:
-                self.app.say("select a demo in the list first", severity="warning")
-                return
-            else:
-                requests[action](demo.pid, demo.start_ticks)
-        except SandboxError as refused:
-            self.refused(refused)
-        self.app.poller.refresh_now()
+        self._in_thread(partial(requests[action], demo.pid, demo.start_ticks), f"the {demo.recipe} demo's action")
 
-    def _stop_or_continue(self, pid: int, start_ticks: int | None) -> None:
-        assert self.sandbox is not None
-        procs = self.app.procs() or {}
-        proc = procs.get(pid)
-        stopped = proc is not None and proc.start_ticks == start_ticks and proc.state == "T"
-        (self.sandbox.cont if stopped else self.sandbox.stop)(pid, start_ticks)
+    def _is_stopped(self, demo: Demo) -> bool:
+        proc = (self.app.procs() or {}).get(demo.pid)
+        return proc is not None and proc.start_ticks == demo.start_ticks and proc.state == "T"

@@ -9,7 +9,10 @@ import time
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
+import pytest
+
 from procwatch.engine.fake import FakeCollector
+from procwatch.sandbox import Sandbox, SandboxRefused
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
 
@@ -49,3 +52,12 @@ async def test_supervisor_death_with_the_panel_closed_is_told():
         await wait_for(pilot, lambda: not app.query_one(SandboxPanel).has_class("open"), what="the panel closed")
         os.kill(app.sandbox.supervisor_pid, signal.SIGKILL)  # the supervisor this test's app started
         await wait_for(pilot, lambda: any(m.startswith("sandbox: ") for m in messages(app)), what="the notice")
+
+
+def test_an_unwritable_sandbox_log_is_refused_in_one_line(monkeypatch, tmp_path):
+    log = tmp_path / "missing-dir" / "sandbox.log"
+    monkeypatch.setenv("PROCWATCH_SANDBOX_LOG", str(log))
+    with Sandbox() as sb, pytest.raises(SandboxRefused) as refused:
+        sb.spawn("S")
+    assert str(refused.value) == f"PROCWATCH_SANDBOX_LOG: cannot write to {str(log)!r}: No such file or directory"
+    assert sb.supervisor_pid is None

@@ -73,9 +73,10 @@ class SignalScreen(ModalScreen[str | None]):
     DEFAULT_CSS = MODAL_CSS.format(name="SignalScreen") + "SignalScreen OptionList { height: auto; max-height: 10; }"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, proc: ProcInfo) -> None:
+    def __init__(self, proc: ProcInfo, warnings: dict[str, str] | None = None) -> None:
         super().__init__()
         self.proc = proc
+        self.warnings = warnings or {}  # signal name -> what the confirmation must say first
 
     def compose(self) -> ComposeResult:
         p = self.proc
@@ -90,22 +91,25 @@ class SignalScreen(ModalScreen[str | None]):
             self.dismiss(signal_name)  # not awaited: we are inside a callback of the confirm screen
 
         if event.option.id is not None:
-            self.app.push_screen(ConfirmScreen(self.proc, event.option.id), confirmed)
+            warning = self.warnings.get(event.option.id)
+            self.app.push_screen(ConfirmScreen(self.proc, event.option.id, warning), confirmed)
 
 
 class ConfirmScreen(ModalScreen[str | None]):
     DEFAULT_CSS = MODAL_CSS.format(name="ConfirmScreen")
     BINDINGS = [Binding("escape,n", "dismiss(None)", "No"), Binding("y", "yes", "Yes")]
 
-    def __init__(self, proc: ProcInfo, signal_name: str) -> None:
+    def __init__(self, proc: ProcInfo, signal_name: str, warning: str | None = None) -> None:
         super().__init__()
-        self.proc, self.signal_name = proc, signal_name
+        self.proc, self.signal_name, self.warning = proc, signal_name, warning
 
     def compose(self) -> ComposeResult:
         p = self.proc
         with Vertical():
             yield Label(Text(f"Send SIG{self.signal_name} to {p.pid} ({printable(p.name)}, user {printable(p.user)})?"),
                         classes="title")
+            if self.warning is not None:
+                yield Label(Text(self.warning, style="bold"), id="warning")
             yield Button("Yes (y)", id="yes", variant="error")
             yield Button("No (n)", id="no")
 
