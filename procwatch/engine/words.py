@@ -255,3 +255,17 @@ FOREIGN_PROC_NOTE = "/proc belongs to another PID namespace: signals and the san
 
 def hidepid_note(mode: str) -> str:
     return f"/proc is mounted hidepid={mode}: only your own processes are visible"
+
+
+# ---- performance (issue 12): the TIME column is CPU time, as ps prints it
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of ProcInfo.cpu_ticks
+
+
+def format_cpu_time(ticks: int) -> str:
+    """CPU time (utime + stime) exactly as `ps -o time` prints it: [DD-]HH:MM:SS, seconds rounded down. It changes
+    only for processes that ran, so an idle row stays the same from one refresh to the next."""
+    seconds = max(0, ticks) // CLOCK_TICKS
+    days, seconds = divmod(seconds, 86400)
+    clock = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{days}-{clock}" if days else clock

@@ -3,6 +3,7 @@ Everything untrusted goes in through rich Text.append (never markup)."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from rich.text import Text
@@ -30,6 +31,8 @@ from procwatch.engine.words import (
     zombie_wait,
 )
 from procwatch.view.poller import Update
+
+_DIGITS = re.compile(r"\d")
 
 
 def summary_text(update: Update, paused: bool, interval: float) -> Text:
@@ -184,9 +187,14 @@ class DetailsPanel(Static):
     DetailsPanel { height: 30%; min-height: 6; max-height: 14; border-top: solid $primary; padding: 0 1; overflow-y: auto; }
     """
     _shown: Text | None = None
+    _shape: str = ""
 
     def show_process(self, p: ProcInfo | None, observations: Observations | None) -> None:
         text = Text("no process selected") if p is None or observations is None else details_text(p, observations)
         if text != self._shown:  # most refreshes change nothing here: skip the layout pass
             self._shown = text
-            self.update(text)
+            # Where only digits changed (an age, CPU %, RSS: every second), the text wraps to the same lines, so
+            # the panel keeps its size and scroll range: repaint it without a layout pass of the whole screen.
+            shape = _DIGITS.sub("0", text.plain)
+            self.update(text, layout=shape != self._shape)
+            self._shape = shape

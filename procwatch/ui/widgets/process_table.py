@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.geometry import Size
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -15,12 +18,13 @@ from procwatch.engine.lineage import Observations
 from procwatch.engine.model import Identity, ProcInfo
 from procwatch.engine.stat import format_stat
 from procwatch.engine.tree import Row
-from procwatch.engine.words import format_bytes, format_elapsed, markers
+from procwatch.engine.words import format_bytes, format_cpu_time, markers
 from procwatch.ui.keys import TABLE_KEYS, bindings
 from procwatch.view.rows import COMMAND_LIMIT, RowFacts, fit_cells
 
 HEADER = f"{'PID':>7} {'USER':<8} {'STAT':<5} {'CPU%':>5} {'RSS':>6} {'TIME':>8}  COMMAND"
 COMMAND_COLUMN = len(HEADER) - len("COMMAND")
+STRIP_CACHE_SIZE = 1000  # strips of recently drawn lines: a few screens, scrolled back and forth
 
 
 class ProcessTable(ScrollView, can_focus=True):
@@ -88,6 +92,11 @@ class ProcessTable(ScrollView, can_focus=True):
         self._cursor_proc: ProcInfo | None = None
         self.empty_message = ""  # shown when there are no rows
         self.labels: dict[Identity, str] = {}  # trusted words shown instead of a command line (sandbox demos)
+        # Repaint only what changed (see "partial repaint" below): strips by (line key, scroll_x, width), and
+        # the key of what each screen line shows now.
+        self._strips: LRUCache[tuple[Hashable, int, int], Strip] = LRUCache(STRIP_CACHE_SIZE)
+        self._drawn: dict[int, Hashable] = {}
+        self.rows_rendered = 0  # rows drawn from scratch (not from the strip cache): tests read it
 
     # -- data -----------------------------------------------------------------------------------------------
     @property
@@ -109,14 +118,14 @@ class ProcessTable(ScrollView, can_focus=True):
         self._index = facts.index
         if self.cursor not in self._index:
             self._relocate_cursor(previous, observations, old_index)
-        self.virtual_size = Size(COMMAND_COLUMN + facts.command_width, len(rows) + 1)
+        self._set_virtual_size(Size(COMMAND_COLUMN + facts.command_width, len(rows) + 1))
         if rows:
             new_offset = self.cursor_index - screen_offset
             if new_offset != round(self.scroll_y):
                 self.scroll_to(y=max(0, new_offset), animate=False, immediate=True, force=True)
             self._scroll_cursor_into_view()
         self._cursor_proc = self.selected
-        self.refresh()
+        self._refresh_changed_lines()
         self.post_message(self.CursorMoved(self._cursor_proc))
 
     def _relocate_cursor(self, previous: ProcInfo | None, observations: Observations, old_index: int) -> None:
@@ -160,7 +169,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self.cursor = self.rows[index].proc.identity
         self._cursor_proc = self.rows[index].proc
         self._scroll_cursor_into_view()
-        self.refresh()
+        self._refresh_changed_lines()
         self.post_message(self.CursorMoved(self._cursor_proc))
 
     def _scroll_cursor_into_view(self) -> None:
@@ -219,10 +228,57 @@ class ProcessTable(ScrollView, can_focus=True):
             if event.chain == 2 or (on_guide and offset.x + round(self.scroll_x) >= COMMAND_COLUMN):
                 self._request_toggle(None)
 
-    # -- rendering ------------------------------------------------------------------------------------------
+    # -- partial repaint ------------------------------------------------------------------------------------
+    # A screen line is drawn from its key: everything it shows apart from styles, scroll_x and width. A refresh
+    # repaints only the lines whose key changed, and a strip is rendered only for a key not seen recently: on an
+    # idle machine a refresh draws nothing (profile at ~100 processes: the whole-screen repaint and the layout
+    # pass before it were most of procwatch's CPU).
+    def _line_key(self, y: int) -> Hashable:
+        """What screen line y (0: the header) shows; equal keys draw equal strips."""
+        if y == 0:
+            return HEADER
+        index = round(self.scroll_y) + y - 1
+        if index >= len(self.rows):
+            return ("empty", self.empty_message) if index == 0 and y == 1 and self.empty_message else ("blank",)
+        row = self.rows[index]
+        p = row.proc
+        words = tuple(markers(p, self.observations)) if self.observations else ()
+        return (p, row.guide, row.context, row.collapsed, row.hidden, index == self.cursor_index,
+                self.labels.get((p.pid, p.start_ticks)), self._row_style(row), words)  # all that _render_row reads
+
+    def _refresh_changed_lines(self) -> None:
+        """Repaint the visible lines whose key differs from what is drawn there (none when nothing changed)."""
+        height, width = self.size.height, self.size.width
+        drawn = self._drawn
+        for y in range(1, height):
+            if drawn.get(y) != self._line_key(y):
+                self.refresh(Region(0, y, width, 1))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """A new scroll range without the layout pass of the whole screen that Textual's reactive asks for: the
+        scrollbars are updated here (one that appears or goes asks for the layout itself)."""
+        if size != self.virtual_size:
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()  # a theme, focus (the blurred cursor) or CSS change: every strip is stale
+        self._drawn.clear()
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         scroll_x = round(self.scroll_x)
+        key = self._line_key(y)
+        self._drawn[y] = key
+        cache_key = (key, scroll_x, width)
+        strip = self._strips.get(cache_key)
+        if strip is None:
+            strip = self._strips[cache_key] = self._draw_line(y, scroll_x, width)
+        return strip
+
+    # -- rendering ------------------------------------------------------------------------------------------
+    def _draw_line(self, y: int, scroll_x: int, width: int) -> Strip:
         if y == 0:
             style = self.get_component_rich_style("process-table--header")
             return Strip([Segment(HEADER, style)]).crop_extend(scroll_x, scroll_x + width, style)
@@ -233,6 +289,7 @@ class ProcessTable(ScrollView, can_focus=True):
                 return Strip([Segment(self.empty_message, base)]).crop_extend(0, width, base)
             return Strip.blank(width, base)
         cursor = self.get_component_rich_style("process-table--cursor") if index == self.cursor_index else None
+        self.rows_rendered += 1
         strip = self._render_row(self.rows[index], base, cursor)
         return strip.crop_extend(scroll_x, scroll_x + width, base + cursor if cursor else base)
 
@@ -265,10 +322,9 @@ class ProcessTable(ScrollView, can_focus=True):
         if cursor is not None:  # the cursor's colours win over the state colours
             style, guide_style = style + cursor, guide_style + cursor
         marker_style = style + self.get_component_rich_style("process-table--marker")
-        now = self.observations.snapshot.taken_at if self.observations else p.started
         command = self.labels.get((p.pid, p.start_ticks)) or printable(p.cmdline[:COMMAND_LIMIT])
         cells = (f"{p.pid:>7} {fit_cells(p.user, 8)} {format_stat(p):<5} {p.cpu_percent:>5.1f} "
-                 f"{format_bytes(p.rss):>6} {format_elapsed(now - p.started):>8}  ")
+                 f"{format_bytes(p.rss):>6} {format_cpu_time(p.cpu_ticks):>8}  ")
         segments = [Segment(cells, style), Segment(row.guide, guide_style)]
         if row.collapsed:
             segments.append(Segment(f"▸{row.hidden} ", marker_style))
