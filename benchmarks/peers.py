@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,22 +23,44 @@ class Peer:
     name: str  # as printed in the tables
     argv: tuple[str, ...]
     package: str | None = None  # the Debian/Ubuntu package that provides it; None for procwatch itself
+    config: Callable[[], dict[str, str]] | None = None  # environment made at run time (a config directory)
 
     def problem(self) -> str | None:
         """Why this tool cannot run here (None when it can)."""
-        if self.package is None:
+        if self.package is None:  # procwatch, or the interpreter that runs it
             return None if Path(self.argv[0]).exists() else f"{self.argv[0]} not found"
         if shutil.which(self.argv[0]):
             return None
         return f"{self.argv[0]} is not installed (apt-get install {self.package})"
 
+    def command(self) -> tuple[str, ...]:
+        """argv, behind `env NAME=VALUE` when the tool needs its own environment."""
+        env = self.config() if self.config else {}
+        return ("env", *(f"{k}={v}" for k, v in env.items()), *self.argv) if env else self.argv
 
-# Interactive tools, each in a tmux pane at a 1 s refresh (htop counts in tenths of a second).
+
+_btop_home: tempfile.TemporaryDirectory | None = None
+
+
+def btop_tree_config() -> dict[str, str]:
+    """A temporary XDG_CONFIG_HOME whose btop.conf shows only the process box, as a tree, refreshed every second
+    (removed when the benchmark exits): the user's own btop settings are neither read nor changed."""
+    global _btop_home
+    if _btop_home is None:
+        _btop_home = tempfile.TemporaryDirectory(prefix="procwatch-bench-btop-")
+        conf = Path(_btop_home.name, "btop", "btop.conf")
+        conf.parent.mkdir()
+        conf.write_text('shown_boxes = "proc"\nproc_tree = True\nupdate_ms = 1000\n')
+    return {"XDG_CONFIG_HOME": _btop_home.name}
+
+
+# Interactive tools, each in a tmux pane at a 1 s refresh (htop counts in tenths of a second), tree views where the
+# tool has one (top has none). The order is the rotation's: A B C D A B C D ...
 TUI_PEERS = (
     Peer("procwatch", (PROCWATCH, "--no-sandbox", "--interval", "1")),
+    Peer("htop -t", ("htop", "-t", "-d", "10"), "htop"),
+    Peer("btop (tree)", ("btop", "--utf-force"), "btop", btop_tree_config),
     Peer("top -d 1", ("top", "-d", "1"), "procps"),
-    Peer("htop -t -d 10", ("htop", "-t", "-d", "10"), "htop"),
-    Peer("btop -u 1000", ("btop", "--utf-force", "-u", "1000"), "btop"),
 )
 
 # One-shot listings, output to /dev/null; the ratio column divides by ONCE_BASELINE.
@@ -45,6 +69,8 @@ ONCE_PEERS = (
     Peer("procwatch --once --json", (PROCWATCH, "--once", "--json")),
     Peer("ps -eo pid,ppid,user,stat,args", ("ps", "-eo", "pid,ppid,user,stat,args"), "procps"),
     Peer("pstree -p", ("pstree", "-p"), "psmisc"),
+    Peer("procwatch --version", (PROCWATCH, "--version")),  # start-up alone: interpreter, imports, no sweep
+    Peer("python -c pass", (PYTHON, "-c", "pass")),  # the interpreter's own start-up
 )
 ONCE_BASELINE = "ps -eo pid,ppid,user,stat,args"
 

@@ -2,6 +2,8 @@
 
     ## procwatch benchmarks
     <machine, load, date, command line, what a cell is>
+    ### Summary
+    <the headline table (headline.py) and the targets, met or missed>
     ### <section title>
     <note>
     | N | procs | ... |
@@ -44,8 +46,11 @@ def header(cpus: int, load_start: str, load_end: str, argv: list[str], repeats: 
             f"Cells: median (min–max) over {repeats} runs unless stated.")
 
 
-def render(sections: list[Section], head: str) -> str:
+def render(sections: list[Section], head: str, summary: str = "") -> str:
+    """The header, the summary (the headline table and the targets), then one table per section."""
     out = [head]
+    if summary:
+        out.append("\n### Summary\n\n" + summary)
     for section in sections:
         out.append(f"\n### {section.title}\n")
         if section.note:

@@ -1,7 +1,9 @@
 """One command in a tmux pane of a size, on a tmux server of its own, always torn down (server, pane, socket).
 
-    with TmuxPane(["top", "-d", "1"], 200, 50) as pane:
-        ...  # pane.pane_pid runs top in a 200x50 pty; pane.alive(), pane.capture()
+    with TmuxPane(["top", "-d", "1"], 160, 45) as pane:
+        ...  # pane.pane_pid runs top in a 160x45 pty; pane.alive(), pane.capture()
+
+Several panes can be open at once (tools measured together): each has a tmux server of its own.
 
 The server and the pane's process are re-parented to the caller when tmux goes, so the caller must be a child
 subreaper (idle_procs.become_subreaper()) for close() to reap them. Processes are only signalled after checking,
@@ -16,15 +18,18 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import count
 
 from procwatch.engine import procfs
+
+_panes = count(1)
 
 
 class TmuxPane:
     """One command in a detached tmux session of its own server (-L socket). Always torn down."""
 
-    def __init__(self, argv: list[str] | tuple[str, ...], width: int = 200, height: int = 50) -> None:
-        self.socket = f"procwatch-bench-{os.getpid()}"
+    def __init__(self, argv: list[str] | tuple[str, ...], width: int = 160, height: int = 45) -> None:
+        self.socket = f"procwatch-bench-{os.getpid()}-{next(_panes)}"
         self.argv = list(argv)
         self.size = (width, height)
         self.pane: tuple[int, int] | None = None  # identity (pid, start ticks) of the pane's process
