@@ -53,20 +53,20 @@ class Watch:
 
 
 def shown_table(app) -> list[str]:
-    """The table's lines as the screen shows them now (the compositor's output, from the widgets' line caches)."""
+    """The table's lines as the screen shows them now (the compositor's output, from the widgets' line caches),
+    without the scrollbars."""
     t = table(app)
     region = app.screen.find_widget(t).region
+    content = t.scrollable_content_region
     strips = app.screen._compositor.render_strips()
-    return [strips[y].text[region.x : region.x + region.width] for y in range(region.y, region.bottom)]
+    return [strips[y].text[region.x : region.x + content.width] for y in range(region.y, region.y + content.height)]
 
 
 def full_repaint(app) -> list[str]:
-    """What a repaint of every table line from scratch draws (plus the vertical scrollbar's column, taken from
-    the screen: only the table's own lines are checked here)."""
+    """What a repaint of every visible table line from scratch draws."""
     t = table(app)
-    width = t.scrollable_content_region.width
-    on_screen = shown_table(app)
-    return [t._draw_line(y, round(t.scroll_x), width).text + on_screen[y][width:] for y in range(t.size.height)]
+    content = t.scrollable_content_region
+    return [t._draw_line(y, round(t.scroll_x), content.width).text for y in range(content.height)]
 
 
 def line_of(app, pid: int) -> int:
@@ -76,8 +76,10 @@ def line_of(app, pid: int) -> int:
 
 
 async def started(pilot, app) -> Watch:
+    """Once the start-up settled (the first update lays the screen out: scrollbars come, the details fill)."""
     await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
     await pilot.pause()
+    await next_update(pilot, app)
     return Watch(app)
 
 
@@ -158,3 +160,26 @@ async def test_blur_redraws_the_cursor_in_its_blurred_colours():
         cursor_line = t.render_line(1)
         assert any(segment.style is not None and segment.style.bgcolor == blurred.bgcolor
                    for segment in cursor_line)
+
+
+async def test_scroll_range_follows_the_rows_without_a_layout_of_the_screen():
+    procs = demo_processes()
+    source = Source(procs)
+    app = make_app(source, sandbox=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        t = table(app)
+        more = [fake_proc(3000 + i, 1, f"extra{i}", [f"extra{i}"]) for i in range(40)]
+        source.current = snapshot_of([*procs, *more])
+        await next_update(pilot, app)
+        assert t.show_vertical_scrollbar
+        assert t.vertical_scrollbar.window_virtual_size == t.virtual_size.height == len(procs) + 40 + 1
+        await pilot.press("end")
+        await pilot.pause()
+        last = t.rows[-1].proc
+        assert t.selected == last and f"{last.pid} " in shown_table(app)[-1]
+        assert shown_table(app) == full_repaint(app)
+        source.current = snapshot_of(procs)  # fewer rows again: the range shrinks, the view stays valid
+        await next_update(pilot, app)
+        assert t.scroll_y <= t.max_scroll_y and t.virtual_size.height == len(procs) + 1
+        assert shown_table(app) == full_repaint(app)

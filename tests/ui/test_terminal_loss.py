@@ -146,7 +146,7 @@ def test_the_watch_ends_a_stuck_app_when_no_sighup_comes():
     took = time.monotonic() - started
     assert result.stdout.splitlines() == ["watching", "exit asked 129", "sandbox closed"], result.stderr
     assert result.returncode == 129
-    assert took < 5  # interpreter start-up plus at most PERIOD + GRACE: far below the 10 s the script would sleep
+    assert took < 5  # interpreter start-up plus at most GRACE: far below the 10 s the script would sleep
 
 
 CRASH = r"""

@@ -255,11 +255,23 @@ class ProcessTable(ScrollView, can_focus=True):
                 self.refresh(Region(0, y, width, 1))
 
     def _set_virtual_size(self, size: Size) -> None:
-        """A new scroll range without the layout pass of the whole screen that Textual's reactive asks for: the
-        scrollbars are updated here (one that appears or goes asks for the layout itself)."""
-        if size != self.virtual_size:
-            self.set_reactive(ScrollView.virtual_size, size)
-            self._scroll_update(size)
+        """A new scroll range without the layout pass of the whole screen that Textual's reactive asks for. The
+        scrollbars are updated here, each only when its own range changed (Textual's _scroll_update repaints both
+        every time); one that appears or goes asks for the layout itself."""
+        old = self.virtual_size
+        if size == old:
+            return
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._refresh_scrollbars()
+        width, height = self.container_size
+        if self.show_vertical_scrollbar and size.height != old.height:
+            self.vertical_scrollbar.window_virtual_size = size.height  # reactives: a repaint when they change
+            self.vertical_scrollbar.window_size = height - self.scrollbar_size_horizontal
+        if self.show_horizontal_scrollbar and size.width != old.width:
+            self.horizontal_scrollbar.window_virtual_size = size.width
+            self.horizontal_scrollbar.window_size = width - self.scrollbar_size_vertical
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
