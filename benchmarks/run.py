@@ -89,8 +89,19 @@ def run_size(n: int, sections: list[report.Section], args: argparse.Namespace) -
             log(f"N={n:,}: {section.key} done in {time.monotonic() - t0:.0f} s")
 
 
+def compile_bytecode() -> None:
+    """Write procwatch's .pyc files, as installing a wheel does: where PYTHONDONTWRITEBYTECODE is set (as on this
+    project's machine) an editable install would otherwise compile every module at every start of `--once`."""
+    import compileall
+
+    import procwatch
+
+    compileall.compile_dir(str(Path(procwatch.__file__).parent), quiet=1)
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    compile_bytecode()
     population.prepare()
     limits = population.machine_limits()
     load_start, before = population.loadavg(), population.count()
