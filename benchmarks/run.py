@@ -85,8 +85,8 @@ def run_size(n: int, sections: list[report.Section], args: argparse.Namespace) -
                 section.add_problem(n, "skipped", skip)
             except Exception as error:  # one broken section must not lose the others
                 section.add_problem(n, "error", f"{type(error).__name__}: {error}")
-                log(f"N={n:,}: {section.key} failed: {error!r}")
-            log(f"N={n:,}: {section.key} done in {time.monotonic() - t0:.0f} s")
+                log(f"N={label(n)}: {section.key} failed: {error!r}")
+            log(f"N={label(n)}: {section.key} done in {time.monotonic() - t0:.0f} s")
 
 
 def compile_bytecode() -> None:
@@ -113,7 +113,7 @@ def main(argv: list[str]) -> int:
     for n in args.sizes:
         problem = population.size_problem(n, limits)
         if problem:
-            log(f"N={n:,}: skipped: {problem}")
+            log(f"N={label(n)}: skipped: {problem}")
             for section in args.sections:
                 section.add_problem(n, "skipped", problem)
             continue
