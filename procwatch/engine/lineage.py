@@ -59,18 +59,73 @@ class BecameZombie(NamedTuple):
     exit_code: int
 
 
-Event = StateChanged | Reparented | BecameZombie
+class FirstSeen(NamedTuple):
+    """A process not seen before (not emitted for the first sweep: everything is new then)."""
+
+    at: float
+    identity: Identity
+    parent: int
+    name: str  # comm
+
+
+class Exec(NamedTuple):
+    """Same pid and start time, another program: comm changed (an exec that keeps comm cannot be told apart)."""
+
+    at: float
+    identity: Identity
+    old_name: str
+    new_name: str
+
+
+class Exited(NamedTuple):
+    """Gone without being seen as a zombie: it exited and was reaped between two sweeps."""
+
+    at: float
+    identity: Identity
+    parent: int
+    name: str
+
+
+class Reaped(NamedTuple):
+    """A zombie is gone: its parent (or, after the parent died, the adopter) collected its status."""
+
+    at: float
+    identity: Identity
+    parent: int
+    name: str
+    exit_code: int  # the wait status that was collected
+
+
+class ThreadsChanged(NamedTuple):
+    at: float
+    identity: Identity
+    old: int
+    new: int
+
+
+Event = StateChanged | Reparented | BecameZombie | FirstSeen | Exec | Exited | Reaped | ThreadsChanged
+
+# One short word per event type: the "event" field of `--watch --json` and the key of its phrase in words.
+EVENT_KINDS: dict[type, str] = {
+    FirstSeen: "new", Exec: "exec", StateChanged: "state", BecameZombie: "zombie", Reparented: "reparented",
+    Exited: "exited", Reaped: "reaped", ThreadsChanged: "threads",
+}
 
 
 class _Memory:
     """What is remembered about one identity. A slotted class: one per process, built at every first sighting."""
 
-    __slots__ = ("orphan", "parent_name", "ppid", "state", "zombie_at_start", "zombie_since")
+    __slots__ = ("exit_code", "name", "orphan", "parent_name", "ppid", "state", "threads", "zombie_at_start",
+                 "zombie_since")
 
-    def __init__(self, ppid: int, parent_name: str, state: str, orphan: Orphan | None = None) -> None:
+    def __init__(self, ppid: int, parent_name: str, state: str, orphan: Orphan | None = None, name: str = "",
+                 threads: int = 1) -> None:
         self.ppid = ppid
         self.parent_name = parent_name
         self.state = state
+        self.name = name
+        self.threads = threads
+        self.exit_code = 0
         self.zombie_since: float | None = None
         self.zombie_at_start = False
         self.orphan = orphan
@@ -114,6 +169,7 @@ class Lineage:
         unreaped: dict[int, Unreaped] = {}
         events: list[Event] = []
         first = self._first
+        carried = 0  # identities seen last time and again now: when fewer than remembered, some are gone
         for p in procs.values():
             identity = (p.pid, p.start_ticks)
             parent = procs.get(p.ppid)
@@ -121,8 +177,11 @@ class Lineage:
             seen = old.get(identity)
             if seen is None:
                 memory = _Memory(p.ppid, parent_name, p.state,
-                                 static_orphan(p, procs) if p.ppid == INIT_PID else None)
+                                 static_orphan(p, procs) if p.ppid == INIT_PID else None, p.name, p.threads)
+                if not first:
+                    events.append(FirstSeen(now, identity, p.ppid, p.name))
             else:
+                carried += 1
                 memory = seen
                 if seen.ppid != p.ppid:
                     adopter_is_init = p.ppid == INIT_PID
@@ -132,15 +191,22 @@ class Lineage:
                     memory.ppid, memory.parent_name = p.ppid, parent_name
                 elif parent is not None:
                     memory.parent_name = parent_name
+                if seen.name != p.name:
+                    events.append(Exec(now, identity, seen.name, p.name))
+                    memory.name = p.name
                 if seen.state != p.state:
                     events.append(StateChanged(now, identity, seen.state, p.state))
                     memory.state = p.state
+                if seen.threads != p.threads:
+                    events.append(ThreadsChanged(now, identity, seen.threads, p.threads))
+                    memory.threads = p.threads
             if p.state == "Z":
                 if memory.zombie_since is None:
                     memory.zombie_since = now
                     memory.zombie_at_start = first
                     if not first:
                         events.append(BecameZombie(now, identity, p.ppid, p.exit_code))
+                memory.exit_code = p.exit_code
                 zombie = Zombie(memory.zombie_since, memory.zombie_at_start, p.exit_code, p.threads > 1)
                 zombies[p.pid] = zombie
                 if not zombie.threads_alive:
@@ -151,6 +217,13 @@ class Lineage:
             if memory.orphan is not None:
                 orphans[p.pid] = memory.orphan
             new[identity] = memory
+        if carried < len(old):
+            for identity, memory in old.items():
+                if identity not in new:
+                    if memory.state == "Z":
+                        events.append(Reaped(now, identity, memory.ppid, memory.name, memory.exit_code))
+                    else:
+                        events.append(Exited(now, identity, memory.ppid, memory.name))
         self._memory = new  # identities that died are forgotten: no growth under churn
         self._first = False
         return Observations(snapshot, orphans, zombies, unreaped, tuple(events))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from procwatch.engine.lineage import Observations, Orphan, Zombie
 from procwatch.engine.model import ProcInfo
@@ -255,3 +256,81 @@ FOREIGN_PROC_NOTE = "/proc belongs to another PID namespace: signals and the san
 
 def hidepid_note(mode: str) -> str:
     return f"/proc is mounted hidepid={mode}: only your own processes are visible"
+
+
+# ---- scripts: --check, --watch, columns, cgroups, threads (issue 13, items 4-7)
+
+
+def check_status_line(status_name: str, count: int, what: str, worst: tuple[int, str, int] | None,
+                      per_parent: bool, min_age: float | None, perfdata: str) -> str:
+    """The one line of a monitoring check: 'PROCS WARNING: 2 processes with state Z; worst parent 4242 (python3)
+    has 2 | procs=2;0;10;0; ...'. `what` describes the filters ('' for every process); names already escaped."""
+    line = f"PROCS {status_name}: {plural(count, 'process', 'processes')}"
+    if what:
+        line += f" with {what}"
+    if min_age is not None:
+        line += f", in that state for at least {format_duration(min_age)}"
+    if worst is not None and (per_parent or count):
+        pid, name, children = worst
+        line += f"; worst parent {pid} ({name}) has {children}"
+    return f"{line} | {perfdata}"
+
+
+def check_unknown(reason: str) -> str:
+    return f"PROCS UNKNOWN: {reason}"
+
+
+def describe_filter_for_check(users: str, states: str, text: str, units: str, cgroup: str) -> str:
+    parts = []
+    if users:
+        parts.append(f"user {users}")
+    if states:
+        parts.append(f"state {states}")
+    if text:
+        parts.append(f"text {text!r}")
+    if units:
+        parts.append(f"unit {units}")
+    if cgroup:
+        parts.append(f"cgroup {cgroup!r}")
+    return " and ".join(parts)
+
+
+def event_phrase(kind: str, pid: int, name: str, values: Mapping[str, Any]) -> str:
+    """One line of `--watch` (without --json) for a lineage event; `name` already escaped."""
+    who = process_label(pid, name)
+    if kind == "new":
+        return f"{who} appeared, child of {values['parent']}"
+    if kind == "exec":
+        return f"{pid} executed a new program: {values['old_name']} -> {values['new_name']}"
+    if kind == "state":
+        new = str(values["new"])
+        return f"{who} {values['old']} -> {new}: {state_word(new)}"
+    if kind == "zombie":
+        return (f"{who} became a zombie ({wait_status(values['exit_code'])}): parent {values['parent']} "
+                "has not called wait()")
+    if kind == "reparented":
+        adopter = "init" if values["adopter_is_init"] else "a child subreaper"
+        return f"{who} re-parented from {values['old_parent']} to {values['new_parent']} ({adopter}): an orphan"
+    if kind == "exited":
+        return f"{who} exited"
+    if kind == "reaped":
+        return f"{who} was reaped ({wait_status(values['exit_code'])})"
+    if kind == "threads":
+        return f"{who} threads {values['old']} -> {values['new']}"
+    return f"{who} {kind}"
+
+
+WATCH_STARTED = "watching {count} processes; one line per event (Ctrl+C ends)"
+PROCFS_FOREIGN_REFUSAL = "--procfs shows another PID namespace: signals and the sandbox are off"
+THREADS_CAPPED = "threads shown for the first {shown} of {total} multithreaded processes (bounded cost)"
+
+
+def snapshot_phrase(total: int, states: Mapping[str, int]) -> str:
+    """`--watch --snapshots` without --json: '87 processes: 80 S, 2 R, 1 Z'."""
+    counts = ", ".join(f"{n} {letter}" for letter, n in sorted(states.items(), key=lambda item: -item[1]))
+    return f"{plural(total, 'process', 'processes')}: {counts}"
+
+
+def comm_marker(name: str) -> str:
+    """Shown after a command line when the process renamed itself (comm is not argv[0]'s name), as htop does."""
+    return f"comm {name}"
