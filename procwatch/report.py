@@ -28,7 +28,7 @@ def run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextI
 
 def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout  # looked up per call: redirect_stdout, capsys
-    snapshot = make_collector().sweep()
+    snapshot = make_collector(getattr(args, "procfs", "/proc")).sweep()
     observations = Lineage().observe(snapshot)
     # One sweep has no CPU rate yet: CPU time is what tells the busy processes apart.
     rows = build_rows(snapshot.procs, process_filter, sort="time" if args.sort == "cpu" else args.sort)

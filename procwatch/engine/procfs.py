@@ -198,7 +198,7 @@ def read_cgroup(pid: int | str, proc: str = PROC) -> str:
     """The process's cgroup: the unified (v2) path when it is not the root, else the first non-root v1 path
     (hybrid hierarchies), else "/"; "" when unreadable."""
     try:
-        raw = read(f"{proc}/{pid}/cgroup", limit=65536).decode(FS_ENCODING, FS_ERRORS)
+        raw = read(f"{proc}/{pid}/cgroup").decode(FS_ENCODING, FS_ERRORS)
     except OSError:
         return ""
     return cgroup_path(raw)

@@ -91,7 +91,7 @@ def test_critical_wins_over_warning():
 
 def test_exit_codes_for_real_zombies_under_a_real_parent(children):
     name = unique_name()
-    parent, kids = leaker(children, name, 2)
+    parent, _ = leaker(children, name, 2)
     base = ("--state", "Z", "--filter", name)
     result = check(*base)
     assert (result.returncode, result.stderr) == (0, "")
