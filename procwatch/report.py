@@ -124,7 +124,10 @@ def column_lines(rows: list[Row], names: str, observations: Observations, guides
 
     columns = parse_columns(names)
     header = not all(name.strip().endswith("=") for name in names.split(","))
-    ctx = ColumnContext(now=observations.snapshot.taken_at, mem_total_kb=mem_total_kb(proc), proc=proc)
+    import time
+
+    ctx = ColumnContext(now=observations.snapshot.taken_at, mem_total_kb=mem_total_kb(proc), proc=proc,
+                        uptime=time.clock_gettime(time.CLOCK_BOOTTIME))
     table = [[printable(column.value(row.proc, ctx)) for column in columns] for row in rows]
     widths = [max([len(column.header)] + [len(line[i]) for line in table]) for i, column in enumerate(columns)]
     lines = [_join([column.header for column in columns], columns, widths)] if header else []

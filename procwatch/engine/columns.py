@@ -28,6 +28,7 @@ class ColumnContext(NamedTuple):
     human: bool = False  # the TUI: 12.3M rather than KiB, 12:34 rather than 12:34 padded as ps
     rates: bool = False  # CPU% since the previous sweep (the TUI) rather than over the whole life (ps, --once)
     proc: str = procfs.PROC
+    uptime: float = 0.0  # CLOCK_BOOTTIME when the values are made: ages as ps computes them (0: from `now`)
 
 
 def mem_total_kb(proc: str = procfs.PROC) -> int:
@@ -73,10 +74,18 @@ def per_mille(value: float) -> str:
     return f"{tenths // 10}" if tenths > 999 else f"{tenths // 10}.{tenths % 10}"
 
 
+def age(p: ProcInfo, ctx: ColumnContext) -> float:
+    """Seconds since the process started. From the boot clock and the start ticks when known, as ps does:
+    `started` rests on btime, a whole second, which is too coarse for a young process's %CPU."""
+    if ctx.uptime:
+        return ctx.uptime - p.start_ticks / ctx.clock_ticks
+    return ctx.now - p.started
+
+
 def cpu_value(p: ProcInfo, ctx: ColumnContext) -> str:
     if ctx.rates:
         return f"{p.cpu_percent:.1f}"
-    elapsed = ctx.now - p.started
+    elapsed = age(p, ctx)
     return per_mille(p.cpu_ticks * 100 / ctx.clock_ticks / elapsed) if elapsed > 0 else "0.0"
 
 
@@ -89,7 +98,7 @@ def size_value(size: int, ctx: ColumnContext) -> str:
 
 
 def elapsed_value(p: ProcInfo, ctx: ColumnContext) -> str:
-    seconds = ctx.now - p.started
+    seconds = age(p, ctx)
     return format_elapsed(seconds) if ctx.human else ps_etime(int(seconds))
 
 
