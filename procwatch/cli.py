@@ -226,7 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_tui(args: argparse.Namespace, process_filter: ProcessFilter, interval: float) -> int:
+    from procwatch.engine.columns import parse_columns
     from procwatch.ui.launcher import run_app
 
     return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,
-                   sandbox=not args.no_sandbox)
+                   sandbox=not args.no_sandbox, columns=parse_columns(args.columns) if args.columns else None,
+                   procfs=args.procfs)

@@ -112,6 +112,16 @@ EVENT_KINDS: dict[type, str] = {
 }
 
 
+def _event_pid(event: Event) -> int:
+    return event.identity[0]
+
+
+# Every event also answers `.kind` (its word above) and `.pid`: filters over a mixed list need no isinstance chain.
+for _type, _kind in EVENT_KINDS.items():
+    _type.kind = _kind  # type: ignore[attr-defined]
+    _type.pid = property(_event_pid)  # type: ignore[attr-defined]
+
+
 class _Memory:
     """What is remembered about one identity. A slotted class: one per process, built at every first sighting."""
 

@@ -321,8 +321,6 @@ def event_phrase(kind: str, pid: int, name: str, values: Mapping[str, Any]) -> s
 
 
 WATCH_STARTED = "watching {count} processes; one line per event (Ctrl+C ends)"
-PROCFS_FOREIGN_REFUSAL = "--procfs shows another PID namespace: signals and the sandbox are off"
-THREADS_CAPPED = "threads shown for the first {shown} of {total} multithreaded processes (bounded cost)"
 
 
 def snapshot_phrase(total: int, states: Mapping[str, int]) -> str:
@@ -334,3 +332,11 @@ def snapshot_phrase(total: int, states: Mapping[str, int]) -> str:
 def comm_marker(name: str) -> str:
     """Shown after a command line when the process renamed itself (comm is not argv[0]'s name), as htop does."""
     return f"comm {name}"
+
+
+THREAD_MARKER = "thread"
+
+
+def threads_capped(left_out: int) -> str:
+    return (f"threads view: {plural(left_out, 'multithreaded process', 'multithreaded processes')} left without "
+            "their threads (at most 2000 thread rows per refresh; filter or collapse to see them)")

@@ -16,10 +16,11 @@ from textual.app import App, ComposeResult
 
 from procwatch.engine import words
 from procwatch.engine.collector import Collector
+from procwatch.engine.columns import BY_NAME, COLUMNS, Column
 from procwatch.engine.escape import printable
 from procwatch.engine.model import INTERVAL_STEPS, ProcInfo
 from procwatch.engine.procfs import SignalRefused, identity_of, signal_process
-from procwatch.engine.tree import ProcessFilter, children_map
+from procwatch.engine.tree import ProcessFilter, cgroup_unit, children_map
 from procwatch.sandbox import Sandbox
 from procwatch.ui.keys import APP_KEYS, bindings
 from procwatch.ui.messages import SandboxNews, SnapshotReady, SweepFailed
@@ -27,7 +28,7 @@ from procwatch.ui.palette import ProcwatchCommands
 from procwatch.ui.sandbox_controller import SandboxController
 from procwatch.ui.widgets.footer import LeanFooter
 from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar, summary_text
-from procwatch.ui.widgets.process_table import ProcessTable
+from procwatch.ui.widgets.process_table import DEFAULT_COLUMNS, ProcessTable
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
 from procwatch.ui.widgets.screens import HelpScreen, JumpScreen, PickerScreen, SignalScreen, state_choices
 from procwatch.view.collectors import make_collector
@@ -46,8 +47,10 @@ class ProcwatchApp(App[int]):
     BINDINGS = bindings(APP_KEYS)
 
     def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None,
-                 sandbox: bool = True) -> None:
+                 sandbox: bool = True, columns: tuple[Column, ...] = DEFAULT_COLUMNS, procfs: str = "/proc") -> None:
         super().__init__()
+        self.columns = columns
+        self.procfs = procfs  # signals and demos are refused when it is not our own /proc
         self.sandbox_controller = SandboxController(self, sandbox)
         self.details_wanted = True
         self.collector = collector
@@ -70,7 +73,10 @@ class ProcwatchApp(App[int]):
         if self.initial_theme:
             self.theme = self.initial_theme
         self._show_filter()
-        self.query_one(ProcessTable).focus()
+        table = self.query_one(ProcessTable)
+        table.procfs = self.procfs
+        table.set_columns(self.columns)
+        table.focus()
         self._place_details()
         self.poller.start()
 
@@ -129,6 +135,7 @@ class ProcwatchApp(App[int]):
             table = self.query_one(ProcessTable)
             table.empty_message = (f"no process matches {printable(update.view.process_filter.describe())}"
                                    if update.view.process_filter.active else "no process visible")
+            table.thread_rows = update.thread_rows
             table.show(update.rows, update.observations, update.facts)
             wanted = self.sandbox_controller.select_when_seen
             if wanted is not None and table.select_pid(wanted):
@@ -137,6 +144,8 @@ class ProcwatchApp(App[int]):
                 self.sandbox_controller.show(dict(update.observations.snapshot.procs))
                 table.labels = self.sandbox_controller.labels()
             self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval))
+        if update.threads_left_out and not (previous and previous.threads_left_out):
+            self.say(words.threads_capped(update.threads_left_out), severity="warning", timeout=6)
         if first:
             # Move everything alive now (Textual's widgets, styles, caches: ~100k objects) out of the cyclic GC's
             # reach. Measured at 10,000 processes: full collections 52 -> 15-26 ms, the largest UI stall 57 -> 18-30
@@ -216,6 +225,30 @@ class ProcwatchApp(App[int]):
         self.push_screen(PickerScreen("Filter by state", state_choices(counts)),
                          lambda letter: None if letter is None else self.set_states(frozenset(letter)))
 
+    def toggle_column(self, key: str) -> None:
+        """Show or hide a column (from the palette); the command, with the tree, always stays."""
+        shown = [column.key for column in self.columns]
+        if key in shown:
+            shown.remove(key)
+        else:
+            order = [column.key for column in COLUMNS]  # a column comes back at its usual place
+            shown = [k for k in order if k in shown or k == key]
+        self.columns = tuple(BY_NAME[k] for k in shown)
+        self.query_one(ProcessTable).set_columns(self.columns)
+
+    def set_units(self, units: frozenset[str]) -> None:
+        self.set_filter(replace(self.view.process_filter, units=units))
+
+    def action_pick_unit(self) -> None:
+        counts = Counter(cgroup_unit(p.cgroup) for p in self.last.observations.snapshot) if self.last else Counter()
+        choices = [(unit, f"{printable(unit)} ({count})") for unit, count in counts.most_common()]
+        self.push_screen(PickerScreen("Filter by systemd unit or container (from /proc/PID/cgroup)", choices),
+                         lambda unit: None if unit is None else self.set_units(frozenset([unit]) if unit else
+                                                                               frozenset()))
+
+    def action_toggle_threads(self) -> None:
+        self._set_view(replace(self.view, threads=not self.view.threads))
+
     def action_toggle_kernel(self) -> None:
         self._set_view(replace(self.view, hide_kernel=not self.view.hide_kernel))
 
@@ -291,7 +324,7 @@ class ProcwatchApp(App[int]):
             return
         who = words.process_label(proc.pid, proc.name)
         try:
-            signal_process(proc.identity, getattr(signal, f"SIG{name}"))
+            signal_process(proc.identity, getattr(signal, f"SIG{name}"), self.procfs)
         except SignalRefused as refused:
             self.say(words.signal_refused(refused, who), severity="error", timeout=6)
             return
@@ -319,6 +352,8 @@ class ProcwatchApp(App[int]):
 
 
 def make_app(collector: Collector | None = None, process_filter: ProcessFilter = ProcessFilter(),
-             interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True) -> ProcwatchApp:
+             interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True,
+             columns: tuple[Column, ...] | None = None, procfs: str = "/proc") -> ProcwatchApp:
     view = View(process_filter=process_filter, sort=sort)
-    return ProcwatchApp(collector or make_collector(), view, interval, theme, sandbox)
+    return ProcwatchApp(collector or make_collector(procfs), view, interval, theme, sandbox,
+                        columns or DEFAULT_COLUMNS, procfs)

@@ -33,6 +33,8 @@ APP_KEYS: tuple[Key, ...] = (
     Key("app.filter", "slash", "filter_text", "Filter", "filter by text (name, command line or pid), live; ancestors of matches stay, dimmed, marked context", "/", True),
     Key("app.user", "u", "pick_user", "User", "pick a user to show (with counts)", "u", True),
     Key("app.state", "s", "pick_state", "State", "pick a state letter to show (with counts)", "s", True),
+    Key("app.unit", "U", "pick_unit", "Unit", "pick a systemd unit or container to show (from /proc/PID/cgroup, "
+        "with counts)", "U"),
     Key("app.clear", "escape", "clear_filters", "Clear", "clear all filters", "Esc"),
     Key("app.pause", "space", "pause", "Pause", "pause or resume the refresh", "space", True),
     Key("app.signal", "k", "signal", "Signal", "send TERM, KILL, INT, HUP, STOP or CONT to the selected process, after a confirmation naming it", "k", True),
@@ -42,6 +44,8 @@ APP_KEYS: tuple[Key, ...] = (
     Key("app.sort_pid", "N", "sort('pid')", "Sort PID", "sort siblings by PID (the tree stays a tree)", "N"),
     Key("app.sort_cpu", "P", "sort('cpu')", "Sort CPU", "sort siblings by CPU", "P"),
     Key("app.sort_mem", "M", "sort('mem')", "Sort memory", "sort siblings by memory", "M"),
+    Key("app.threads", "H", "toggle_threads", "Threads", "show or hide threads under their process (TID in the PID "
+        "column, each thread's own state)", "H"),
     Key("app.kernel", "K", "toggle_kernel", "Kernel threads", "show or hide kernel threads", "K"),
     Key("app.faster", "less_than_sign", "interval(-1)", "Faster", "refresh faster (down to 0.25 s)", "<"),
     Key("app.slower", "greater_than_sign", "interval(1)", "Slower", "refresh slower (up to 10 s)", ">"),

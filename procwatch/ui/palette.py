@@ -11,6 +11,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
 
+from procwatch.engine.columns import COLUMNS
 from procwatch.engine.escape import printable
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS
@@ -29,6 +30,12 @@ class ProcwatchCommands(Provider):
             ("Clear filters", app.action_clear_filters, "show every process"),
             ("Show / hide kernel threads", app.action_toggle_kernel, "kernel threads are children of kthreadd"),
         ]
+        shown = {column.key for column in app.columns}
+        for column in COLUMNS:
+            if column.key != "command":
+                verb = "Hide" if column.key in shown else "Show"
+                commands.append((f"{verb} column {column.header}", partial(app.toggle_column, column.key),
+                                 column.help))
         for key in SORT_KEYS:
             commands.append((f"Sort by {key}", partial(app.set_sort, key), "siblings are sorted, the tree stays"))
         users = Counter(p.user for p in app.last.observations.snapshot) if app.last else Counter()

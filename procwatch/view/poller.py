@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from procwatch.engine.collector import Collector
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Identity
+from procwatch.engine.threads import with_threads
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
 from procwatch.view.rows import RowFacts
 
@@ -27,6 +28,7 @@ class View:
     collapsed: frozenset[Identity] = frozenset()
     sort: str = "pid"
     hide_kernel: bool = False
+    threads: bool = False  # threads as children of their process (read only while on; see engine.threads)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Update:
     swept: bool  # False when only the view changed
     facts: RowFacts
     number: int  # 1 for the first update, counting every one built (a rebuild too)
+    thread_rows: frozenset[Identity] = frozenset()  # rows that are threads, with the threads view on
+    threads_left_out: int = 0  # multithreaded processes whose threads the budget left out
 
 
 @dataclass
@@ -93,13 +97,18 @@ class Poller:
                 view = self.view
                 rows = build_rows(observations.snapshot.procs, view.process_filter, view.collapsed, view.sort,
                                   hide_kernel=view.hide_kernel)
+                thread_rows: frozenset[Identity] = frozenset()
+                left_out = 0
+                if view.threads:
+                    rows, thread_rows, left_out = with_threads(rows, getattr(self.collector, "proc", "/proc"))
                 work = time.monotonic() - started
                 if sweep:
                     period = max(self.interval, 1.5 * work)
                     next_sweep = started + period
                 facts = RowFacts.of(rows, observations)
                 self._built += 1
-                self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built))
+                self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built, thread_rows,
+                                      left_out))
             except Exception as error:
                 if self.on_error is not None:
                     self.on_error(error)
