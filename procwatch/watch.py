@@ -3,7 +3,7 @@
 The first sweep only establishes what exists (with --snapshots it is printed as the first snapshot object); every
 later sweep prints what changed: new, exec, state, zombie, reparented, exited, reaped, threads. The usual filters
 apply to the process an event is about, as it is after the event (a process that is gone: as last seen). Ends
-with status 0 on Ctrl+C (SIGINT) and when the reader goes away (SIGPIPE: `procwatch --watch | head`). Engine only:
+with status 0 on Ctrl+C (SIGINT), on SIGTERM, and when the reader goes away (SIGPIPE: `procwatch --watch | head`). Engine only:
 no Textual, rich or psutil on this path.
 """
 
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -63,11 +65,17 @@ def about(event: Event, procs: Mapping[int, ProcInfo], before: Mapping[int, Proc
     return None
 
 
+def _stop(signo: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval: float,
               out: TextIO | None = None, sweeps: int | None = None) -> int:
     """Stream until interrupted (or `sweeps` sweeps, for tests). BrokenPipeError and KeyboardInterrupt are left to
     the caller, which ends with status 0 on both."""
     out = out if out is not None else sys.stdout
+    if sweeps is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)  # `kill PID` ends it as Ctrl+C does: status 0, the last line whole
     collector = make_collector(args.procfs)
     lineage = Lineage()
     before: Mapping[int, ProcInfo] = {}

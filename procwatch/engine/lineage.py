@@ -202,7 +202,8 @@ class Lineage:
                 elif parent is not None:
                     memory.parent_name = parent_name
                 if seen.name != p.name:
-                    events.append(Exec(now, identity, seen.name, p.name))
+                    if not p.kernel_thread:  # a kworker renames itself for each work item: not an exec
+                        events.append(Exec(now, identity, seen.name, p.name))
                     memory.name = p.name
                 if seen.state != p.state:
                     events.append(StateChanged(now, identity, seen.state, p.state))

@@ -13,7 +13,11 @@ import uuid
 
 import pytest
 from support.polling import DEADLINE, wait_until
-from support.procs import LIFETIME, REPO, read_line, state_of
+from support.procs import LIFETIME, REPO, ppid_of, read_line, state_of
+
+from procwatch.engine import procfs
+from procwatch.engine.collector import ProcfsCollector
+from procwatch.engine.lineage import Exec, Exited, FirstSeen, Lineage, ThreadsChanged
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -113,7 +117,7 @@ def test_text_form_says_it_in_words(children):
     while "reaped" not in line:
         line = read_line(streamer)
     assert f"{child} ({name}) was reaped (exit 3)" in line
-    streamer.send_signal(signal.SIGINT)
+    streamer.send_signal(signal.SIGTERM)  # `kill PID` ends it as Ctrl+C does
     assert streamer.wait(timeout=DEADLINE) == 0
     assert streamer.communicate(timeout=DEADLINE)[1] == b""
 
@@ -142,8 +146,6 @@ def test_procfs_slash_proc_is_the_default(children):
 def test_foreign_procfs_is_read_and_signals_are_refused(tmp_path, children):
     """A procfs that is not ours (here: a copy of one real process's files, since making a second PID namespace
     needs privileges): the process is read from it, the user is told, and a signal through it is refused."""
-    from procwatch.engine import procfs
-
     sleeper = children.sleeper()
     copy = tmp_path / "proc"
     (copy / str(sleeper.pid)).mkdir(parents=True)
@@ -162,3 +164,35 @@ def test_foreign_procfs_is_read_and_signals_are_refused(tmp_path, children):
     assert refused.value.reason == "unproven"
     assert state_of(sleeper.pid) == "S"
     assert os.path.isdir(copy)
+
+
+def test_lineage_events_for_exec_threads_and_exit(children):
+    """The typed events --watch prints, from real processes: exec (same pid and start time, new program), a
+    thread started, exited (reaped between two sweeps, never seen as a zombie); kworker renames are not execs."""
+    collector, lineage = ProcfsCollector(), Lineage()
+    lineage.observe(collector.sweep())
+    shell = children.start(["sh", "-c", f"read x; exec sleep {LIFETIME}"], stdin=subprocess.PIPE, text=True)
+    threads = children.python("import threading, sys, time\nprint('ready', flush=True)\nsys.stdin.readline()\n"
+                              f"threading.Thread(target=time.sleep, args=({LIFETIME},)).start()\n"
+                              f"time.sleep({LIFETIME})", stdin=subprocess.PIPE)
+    wait_until(lambda: state_of(shell.pid) == "S", what="the shell to wait for input")
+    events = lineage.observe(collector.sweep()).events
+    new = {e.pid: e for e in events if isinstance(e, FirstSeen)}
+    assert new[shell.pid].name == "sh" and new[shell.pid].parent == os.getpid() == ppid_of(threads.pid)
+    shell.stdin.write("go\n")
+    shell.stdin.flush()
+    threads.stdin.write(b"go\n")
+    threads.stdin.flush()
+    wait_until(lambda: procfs.split_stat(procfs.read(f"/proc/{shell.pid}/stat"))[0] == "sleep", what="the exec")
+    wait_until(lambda: int(procfs.stat_fields(threads.pid)[17]) == 2, what="the second thread")
+    events = lineage.observe(collector.sweep()).events
+    execs = [e for e in events if isinstance(e, Exec)]
+    assert [(e.pid, e.old_name, e.new_name, e.kind) for e in execs] == [(shell.pid, "sh", "sleep", "exec")]
+    assert [(e.pid, e.old, e.new) for e in events if isinstance(e, ThreadsChanged) and e.pid == threads.pid] == [
+        (threads.pid, 1, 2)]
+    identity = (shell.pid, procfs.start_ticks(shell.pid))
+    shell.kill()
+    shell.wait()
+    events = lineage.observe(collector.sweep()).events
+    assert [e for e in events if isinstance(e, Exited) and e.identity == identity] == [
+        Exited(events[0].at, identity, os.getpid(), "sleep")]
