@@ -305,7 +305,7 @@ def event_words(event: Event, names: Mapping[int, str]) -> str:
         kind = t("orphan.init" if event.adopter_is_init else "orphan.subreaper")
         return t("event.reparented", who=who(pid), old=event.old_parent, new=who(event.new_parent), kind=kind)
     if isinstance(event, Reaped):
-        return t("event.reaped", who=process_label(pid, event.name))
+        return t("event.reaped", who=process_label(pid, event.name), status=wait_status(event.exit_code))
     return t("event.exited", who=process_label(pid, event.name))
 
 
@@ -322,3 +322,63 @@ def timeline(p: ProcInfo, events: list[Event], ended: str | None = None) -> str:
     if ended is not None:
         parts.append(t(f"marker.{ended}"))
     return " → ".join(parts)
+
+
+# ---- --check: monitoring-plugins output stays English whatever the language (monitoring systems parse it)
+
+
+def check_status_line(status_name: str, count: int, what: str, worst: tuple[int, str, int] | None,
+                      per_parent: bool, min_age: float | None, perfdata: str) -> str:
+    """The one line of a monitoring check: 'PROCS WARNING: 2 processes with state Z; worst parent 4242 (python3)
+    has 2 | procs=2;0;10;0; ...'. `what` describes the filters ('' for every process); names already escaped."""
+    line = f"PROCS {status_name}: {count} process{plural_s(count, 'es')}"
+    if what:
+        line += f" with {what}"
+    if min_age is not None:
+        line += f", in that state for at least {format_duration(min_age)}"
+    if worst is not None and (per_parent or count):
+        pid, name, children = worst
+        line += f"; worst parent {pid} ({name}) has {children}"
+    return f"{line} | {perfdata}"
+
+
+def check_unknown(reason: str) -> str:
+    return f"PROCS UNKNOWN: {reason}"
+
+
+def describe_filter_for_check(users: str, states: str, text: str, units: str, cgroup: str) -> str:
+    parts = []
+    if users:
+        parts.append(f"user {users}")
+    if states:
+        parts.append(f"state {states}")
+    if text:
+        parts.append(f"text {text!r}")
+    if units:
+        parts.append(f"unit {units}")
+    if cgroup:
+        parts.append(f"cgroup {cgroup!r}")
+    return " and ".join(parts)
+
+
+def watch_started(count: int) -> str:
+    return t("watch.started", count=count)
+
+
+def snapshot_phrase(total: int, states: Mapping[str, int]) -> str:
+    """`--watch --snapshots` without --json: '87 processes: 80 S, 2 R, 1 Z'."""
+    counts = ", ".join(f"{n} {letter}" for letter, n in sorted(states.items(), key=lambda item: -item[1]))
+    return t("watch.snapshot", total=total, counts=counts)
+
+
+def comm_marker(name: str) -> str:
+    """Shown after a command line when the process renamed itself (comm is not argv[0]'s name), as htop does."""
+    return t("marker.comm", name=name)
+
+
+def thread_marker() -> str:
+    return t("marker.thread")
+
+
+def threads_capped(left_out: int) -> str:
+    return t("notice.threads_capped", count=left_out, es=plural_s(left_out, "es"))

@@ -60,7 +60,7 @@ class SandboxController:
         demos take seconds to get in place (the orphan's parent lingers 2 s so the re-parenting is seen)."""
         if self._refuse_when_disabled():
             return
-        if not procfs.proc_is_ours():
+        if not procfs.proc_is_ours() or not procfs.proc_is_ours(getattr(self.app, "procfs", procfs.PROC)):
             self.app.say(t("note.foreign"), severity="warning", timeout=6)
             return
         if open_panel:

@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from support.polling import poll
+from support.polling import DEADLINE, poll
 from support.procs import REPO, alive, ppid_of, proc_stat, signalled
 
 from procwatch.engine import procfs
@@ -28,7 +28,8 @@ EVERY_KIND = ["T", "t", "D", "Z", "orphan", "R", "S", "N", "s", "l", "+", "Zl", 
 SEEN: set[tuple[int, int]] = set()
 
 OWNER = r'''
-import json, os, resource, subprocess, sys, threading, time
+import json, os, resource, signal, subprocess, sys, threading, time
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as a terminal's procwatch has it, even when the suite runs under nohup
 opts = json.loads(sys.argv[1])
 if opts.get("drop"):
     resource.setrlimit(resource.RLIMIT_NICE, (0, 0))
@@ -112,7 +113,7 @@ class Owner:
     def end(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()  # our own unreaped child
-        self.proc.wait(timeout=5)
+        self.proc.wait(timeout=DEADLINE)
         self.proc.stdin.close()
         self.proc.stdout.close()
         self.sel.close()
@@ -159,7 +160,7 @@ def test_nothing_left_however_procwatch_ends(how):
         else:
             sig = {"SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}.get(how, signal.SIGKILL)
             owner.proc.send_signal(sig)
-            assert owner.proc.wait(timeout=5) == -sig
+            assert owner.proc.wait(timeout=DEADLINE) == -sig  # a default action: at once, but a loaded CI is slow
         # Within 2 s every process the sandbox started is gone, or dead: a zombie adopted by init. A zombie is
         # left for init when its reaper died first: the supervisor itself when procwatch was killed, and every
         # demo when the supervisor was SIGKILLed (nothing of ours is left to call wait()). Init reaps them on its
