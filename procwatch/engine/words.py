@@ -255,3 +255,194 @@ FOREIGN_PROC_NOTE = "/proc belongs to another PID namespace: signals and the san
 
 def hidepid_note(mode: str) -> str:
     return f"/proc is mounted hidepid={mode}: only your own processes are visible"
+
+
+# ---- sandbox events
+# The sandbox (procwatch.sandbox.protocol) sends typed story events, never sentences: one phrase per event class,
+# keyed by the class name, so that a translation is one more table like SANDBOX_PHRASES. Fields are read by name.
+
+_ADOPTERS = {"supervisor": "the sandbox supervisor {adopter} (a child subreaper)", "init": "init ({adopter})",
+             "subreaper": "{adopter}, a child subreaper above procwatch"}
+_STOP_REASONS = {"pipe": "procwatch went away (its pipe closed)", "close": "procwatch closed the sandbox",
+                 "signal": "the supervisor got {detail}", "lifetime": "the sandbox reached its maximum lifetime",
+                 "early": "procwatch was gone before the supervisor started",
+                 "stdout": "procwatch closed its end of the pipe", "error": "{detail}"}
+_DEMO_STARTED = {
+    "R": "it loops without sleeping for at most {value} s of CPU time", "S": "it calls time.sleep()",
+    "N": "os.nice(5) set its nice value to {value}: lower priority",
+    "<": "os.nice(-5) set its nice value to {value}: higher priority",
+    "L": "mlock() locked one page ({value} kB) in RAM",
+    "s": "setsid() returned {value}: it leads its own session (session id = its pid)",
+    "l": "it started 2 threads: {value} threads share one process", "Zl": "it started 2 threads",
+}
+
+
+def _arg(value: object) -> str:
+    return "" if value is None else repr(value)
+
+
+def _fork_returned(e) -> str:
+    if e.side == "child":
+        return f"{e.call}() returned 0 in the child: getpid() = {e.getpid}, getppid() = {e.getppid}"
+    return f"{e.call}() returned {e.returned} in the parent {e.getpid} and 0 in the child"
+
+
+def _exit_called(e) -> str:
+    call = f"{e.call}({_arg(e.arg)})"
+    why = {
+        "cpu_budget": f"busy demo {e.pid} used up its CPU budget and called {call}",
+        "no_child_left": f"parent {e.pid} has no child left and calls {call}",
+        "zombie_left": f"parent {e.pid} calls {call} without calling wait(): zombie {e.other} loses its parent",
+        "before_child": f"parent {e.pid} calls {call} before its child {e.other} ends",
+        "after_wait": f"parent {e.pid} calls {call}",
+    }
+    return why.get(e.why, f"child {e.pid} called {call}")
+
+
+def _wait_returned(e) -> str:
+    if e.call == "wait":
+        return f"{'parent ' + str(e.waiter) + ': ' if e.by == 'parent' else ''}wait() reaped {e.pid}: " \
+               f"{wait_status_long(e.status)}"
+    where = "the SIGCHLD handler of " if e.by == "handler" else ""
+    return (f"{e.call}() returned ({e.pid}, {e.status}) in {where}{e.waiter}: pid {e.pid} reaped, "
+            f"{wait_status_long(e.status)}")
+
+
+def _supervisor_reaped(e) -> str:
+    said = wait_status_long(e.status)
+    if e.adopted_from is not None and e.was_zombie:
+        return (f"parent {e.adopted_from} exited: zombie {e.pid} was adopted by the sandbox supervisor {e.reaper} "
+                f"(a child subreaper), which called wait(): wait() reaped {e.pid}: {said}")
+    if e.adopted_from is not None:
+        return (f"{e.pid} lost its parent {e.adopted_from} and was adopted by the sandbox supervisor {e.reaper} "
+                f"(a child subreaper); wait() reaped {e.pid}: {said}")
+    if e.role == "root":
+        return f"the supervisor's wait() reaped {e.pid}, its exited child: {said}"
+    if e.role == "parent":
+        return f"parent {e.pid} exited; the supervisor's wait() reaped it: {said}"
+    return f"demo {e.pid} ({e.recipe}) ended; the supervisor's wait() reaped it: {said}"
+
+
+def _signal_sent(e) -> str:
+    if e.sender == e.target and e.signal == "SIGSTOP":
+        return f"{e.target} sends itself SIGSTOP: stopped (T) until someone sends SIGCONT"
+    if e.zombie:
+        return (f"sent SIGKILL to zombie {e.target}: nothing happens, a zombie is already dead; only its "
+                f"parent's wait(), or the parent's exit, removes it")
+    if e.signal == "SIGSTOP":
+        return f"sent SIGSTOP to {e.target}: it is stopped (T) until SIGCONT"
+    if e.signal == "SIGCONT":
+        return f"sent SIGCONT to {e.target}: a stopped process runs again"
+    return f"sent {e.signal} to {e.target}" + (f" ({e.recipe} demo)" if e.recipe else "")
+
+
+def _supervisor_died(e) -> str:
+    how = f"killed by signal {-e.status}" if e.status < 0 else f"exit status {e.status}"
+    return (f"the sandbox supervisor {e.pid} died ({how}); its demos die with it (each has a death signal "
+            f"and a self-destruct timer)")
+
+
+def _safety_net(e) -> str:
+    if e.net == "pdeathsig":
+        return (f"{e.pid} died with its parent {e.parent}: its death signal (PR_SET_PDEATHSIG) fired, a safety net "
+                f"of the sandbox; processes are otherwise independent")
+    if e.net == "timer":
+        return f"{e.pid} ended by its self-destruct timer (SIGALRM), a safety net of the sandbox"
+    return f"{e.pid} ended because the sandbox supervisor went away (its lifeline pipe closed), a safety net"
+
+
+def _demo_started(e) -> str:
+    extra = _DEMO_STARTED.get(e.recipe)
+    tail = "; " + extra.format(value=e.value) if extra else ""
+    return f"demo {e.pid} started: getpid() = {e.pid}, getppid() = {e.getppid} (the sandbox supervisor){tail}"
+
+
+def _ran_first(e) -> str:
+    first = "the child" if e.child_ns < e.parent_ns else "the parent"
+    gap = abs(e.parent_ns - e.child_ns) / 1000
+    return (f"fork #{e.n}: {first} ran first ({gap:.0f} µs earlier): parent {e.parent} stamped "
+            f"{e.parent_ns % 10**9 / 1000:.0f} µs, child {e.child} {e.child_ns % 10**9 / 1000:.0f} µs")
+
+
+def _cpu_share(e) -> str:
+    total = e.on_cpu_ns + e.waiting_ns
+    share = 100 * e.on_cpu_ns / total if total else 0
+    return (f"{e.pid} on CPU {e.cpu}: {e.on_cpu_ns / 1e9:.2f} s on a CPU, {e.waiting_ns / 1e9:.2f} s ready in the "
+            f"run queue in {e.seconds:g} s ({share:.0f} % running)")
+
+
+SANDBOX_PHRASES = {
+    "SupervisorStarted": lambda e: (f"sandbox supervisor {e.pid} started in its own session; it is a child "
+                                    f"subreaper, so it adopts and reaps any orphaned demo"),
+    "SupervisorStopping": lambda e: (f"sandbox supervisor {e.pid} stopped all demos and exits: "
+                                     + _STOP_REASONS.get(e.reason, "{detail}").format(detail=e.detail)),
+    "SupervisorDied": _supervisor_died,
+    "DemoStarted": _demo_started,
+    "ForkReturned": _fork_returned,
+    "ForkFailed": lambda e: (f"os.fork() in {e.pid} raised {e.error} ({e.errno}): user {e.uid} has {e.user_procs} "
+                             f"processes and RLIMIT_NPROC is {e.limit}. Python never returns a negative pid: "
+                             f"a failed fork is an exception, caught with try/except"),
+    "ExitCalled": _exit_called,
+    "ExitCaught": lambda e: (f"{e.pid} caught SystemExit from sys.exit({_arg(e.arg)}) and lives on: sys.exit() "
+                             f"only raises an exception"),
+    "OutputRead": lambda e: (f"{e.reader} read {e.pid}'s {e.stream}: {e.text!r}" if e.text else
+                             f"{e.reader} read nothing from {e.pid}'s {e.stream}: the unflushed output was lost"),
+    "WaitCalled": lambda e: f"parent {e.pid} calls {e.call}()",
+    "WaitReturned": _wait_returned,
+    "WaitFailed": lambda e: (f"os.wait() in {e.pid} raised ChildProcessError ({e.errno}): "
+                             + ("with SIGCHLD ignored the kernel reaped the child itself: no zombie, nothing to "
+                                "wait for" if e.why == "sig_ign" else "no child left to wait for")),
+    "ZombieLeft": lambda e: (f"the parent did not call wait(): {e.pid} is a zombie (Z); its exit status "
+                             f"{e.exit_code} waits in the process table"),
+    "ZombieCost": lambda e: (f"parent {e.parent} has {e.zombies} zombie children: each still holds a PID "
+                             f"({e.pids_in_use} in use of pid_max {e.pid_max}) and counts against the user's "
+                             f"processes ({e.user_procs} of RLIMIT_NPROC "
+                             f"{'unlimited' if e.nproc_limit < 0 else e.nproc_limit})"),
+    "SignalSent": _signal_sent,
+    "Continued": lambda e: f"{e.pid} got SIGCONT and runs again; now it sleeps (S)",
+    "Adopted": lambda e: (f"parent {e.old_parent} exited: {e.pid} is an orphan, adopted by "
+                          + _ADOPTERS.get(e.by, "{adopter}").format(adopter=e.adopter)
+                          + f"; getppid() now returns {e.adopter}"),
+    "ParentLingers": lambda e: (f"parent {e.pid} will exit in {e.seconds:g} s, before its child {e.child} ends: "
+                                f"watch the child move"),
+    "HandlerSet": lambda e: (f"{e.pid} set a SIGCHLD handler that calls os.waitpid(-1, os.WNOHANG) until no "
+                             f"child is left" if e.how == "handler" else
+                             f"{e.pid} set SIGCHLD to SIG_IGN: the kernel reaps its children, no zombie is left"),
+    "DoubleFork": lambda e: (f"double fork: middle process {e.middle} exits at once, so its child {e.grandchild} "
+                             f"is orphaned and adopted; the first parent only reaps the short-lived middle"),
+    "MainThreadExit": lambda e: (f"the main thread of {e.pid} calls pthread_exit(): ps shows Z for it, yet "
+                                 f"{e.threads} threads still run (Zl): the process is not dead and no wait() is due"),
+    "Traced": lambda e: (f"child {e.pid} called ptrace(PTRACE_TRACEME): its parent {e.tracer} is now its tracer; "
+                         f"it sends itself SIGSTOP"),
+    "TracedStop": lambda e: (f"tracer {e.tracer}: waitpid() saw {e.pid} stop ({e.signal}); it does not resume it, "
+                             f"so {e.pid} stays traced (t)" if e.first else
+                             f"tracer {e.tracer}: {e.pid} got {e.signal} while traced; the tracer decides, and "
+                             f"keeps it stopped"),
+    "VforkWait": lambda e: (f"{e.pid} calls clone(CLONE_VFORK) without CLONE_VM: it waits in D until its child "
+                            f"exits, a killable wait (SIGKILL or a fatal signal still ends it at once)"),
+    "LoginTty": lambda e: (f"child {e.pid} called login_tty(): it leads session {e.pid}, {e.tty} is its "
+                           f"controlling terminal, and its process group is the terminal's foreground group (+)"),
+    "VariableSeen": lambda e: f"{e.pid} reads {e.name} = {e.value} at virtual address {e.address:#x}",
+    "MemoryShared": lambda e: (f"{e.pid} {'before' if e.moment == 'before' else 'after'} writing {e.written_kb} kB: "
+                               f"{e.shared_kb} kB still shared with its parent, {e.private_kb} kB its own copies "
+                               f"(copy-on-write, /proc/{e.pid}/smaps_rollup)"),
+    "RanFirst": _ran_first,
+    "Busy": lambda e: (f"{e.processes} busy processes on {e.cpus} CPUs: "
+                       + ("parallel, each can have a CPU of its own" if e.processes <= e.cpus else
+                          "more than CPUs: concurrent, they take turns in time slices")),
+    "CpuShare": _cpu_share,
+    "Exec": lambda e: f"{e.pid} ({e.old_name}) calls exec: same pid {e.pid}, new program {e.program}",
+    "SubreaperFlag": lambda e: (f"the supervisor {e.pid} " + (
+        "is a child subreaper again" if e.on else
+        f"clears its child subreaper flag for demo {e.demo}: its orphan goes to init or a subreaper above")),
+    "KilledAll": lambda e: (f"the supervisor reaped them all: no demo left ({e.processes} were live)" if e.done
+                            else f"kill all: SIGKILL to every process in the sandbox ({e.processes} demo processes)"),
+    "SupervisorReaped": _supervisor_reaped,
+    "SafetyNet": _safety_net,
+}
+
+
+def sandbox_line(event: NamedTuple) -> str:
+    """One line of narration for one sandbox story event (procwatch.sandbox.protocol.STORY)."""
+    phrase = SANDBOX_PHRASES.get(type(event).__name__)
+    return phrase(event) if phrase is not None else f"{type(event).__name__} {tuple(event)}"

@@ -23,10 +23,12 @@ API
     Demo(pid, start_ticks, recipe, role, stat_shown, description, parent_pid, group, main)
         .identity, .name, .current_stat() (STAT now, as ps composes it; None once that identity is gone)
         role: "demo" (one-process demo), "parent", "child", "orphan"
-    SandboxEvent(kind, text, pid, demo, time), delivered to on_event from a background reader thread
+    SandboxEvent(kind, story, pid, demo, time), delivered to on_event from a background reader thread
         (forward it with a thread-safe post_message):
-        "narration" text for the log · "added"/"removed" the demo list changed (demo set) ·
-        "started" the supervisor is up (pid) · "exited" it is gone (text set only when it died abnormally)
+        "story" a typed event for the narration (fork returned, exit called, wait returned, signal sent, adopted,
+        a safety net acted...: procwatch.sandbox.protocol.STORY, no prose; words.sandbox_line says it) ·
+        "added"/"removed" the demo list changed (demo set) · "started" the supervisor is up (pid) ·
+        "exited" it is gone (story: SupervisorDied, only when it died abnormally)
     SandboxRefused(SandboxError): the message is one line, ready for the status bar.
 
 Every method returns within milliseconds (the supervisor answers over a pipe); pid-taking methods accept the

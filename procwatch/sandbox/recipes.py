@@ -27,8 +27,10 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
     Recipe("S", "sleeping", "S",
            "S: it called sleep(), an interruptible wait: it gives up the CPU until a timer or a signal wakes it."),
     Recipe("D", "disk sleep", "D",
-           "D: it called clone() like vfork() and waits, uninterruptibly, until its child exits. "
-           "D is the state of a process waiting inside the kernel (usually for disk I/O); plain signals wait.", 2),
+           "D: it called clone() like vfork() and waits in the kernel until its child exits. This wait is "
+           "killable (TASK_KILLABLE, shown as D): SIGKILL or a signal whose default action kills (SIGTERM) ends it "
+           "at once; other signals wait. Many other D sleeps (some disk I/O) are not killable: they end only when the "
+           "kernel is done.", 2),
     Recipe("T", "stopped", "T",
            "T: it sent itself SIGSTOP. A stopped process is frozen until SIGCONT; only SIGKILL ends it meanwhile."),
     Recipe("t", "traced", "t",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from procwatch.engine import procfs
 from procwatch.engine.model import Identity, ProcInfo
-from procwatch.engine.words import FOREIGN_PROC_NOTE
+from procwatch.engine.words import FOREIGN_PROC_NOTE, sandbox_line
 from procwatch.sandbox import Demo, Sandbox, SandboxError, SandboxEvent
 from procwatch.ui.messages import SandboxNews
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
@@ -117,10 +117,11 @@ class SandboxController:
 
     def news(self, message: SandboxNews) -> None:
         event = message.event
-        if event.text:
-            self.panel.narrate(event.text)
+        if event.story is not None:
+            text = sandbox_line(event.story)  # words are made here, at the edge
+            self.panel.narrate(text)
             if event.kind == "exited" and not self.panel.has_class("open"):
-                self.app.say(f"sandbox: {event.text}", severity="warning", timeout=8)  # else nobody would know
+                self.app.say(f"sandbox: {text}", severity="warning", timeout=8)  # else nobody would know
         if event.kind in ("added", "removed", "started", "exited"):
             self.show(self.app.procs())
             self.app.poller.refresh_now()

@@ -18,6 +18,7 @@ from support.procs import alive, ppid_of, signalled
 from support.ps import ps_stat
 
 from procwatch.engine import procfs
+from procwatch.engine.words import sandbox_line
 from procwatch.sandbox import RECIPES, Sandbox, SandboxEvent, SandboxRefused
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux only")
@@ -43,7 +44,7 @@ class Log:
 
     def texts(self) -> list[str]:
         with self.lock:
-            return [e.text for e in self.events if e.text]
+            return [sandbox_line(e.story) for e in self.events if e.story is not None]
 
     def has(self, fragment: str) -> bool:
         return any(fragment in t for t in self.texts())
