@@ -292,7 +292,8 @@ def _exit_called(e) -> str:
     why = {
         "cpu_budget": f"busy demo {e.pid} used up its CPU budget and called {call}",
         "no_child_left": f"parent {e.pid} has no child left and calls {call}",
-        "zombie_left": f"parent {e.pid} calls {call} without calling wait(): zombie {e.other} loses its parent",
+        "zombie_left": f"parent {e.pid} calls {call} without calling wait(): "
+                       + (f"zombie {e.other} loses its parent" if e.other else "its zombies lose their parent"),
         "before_child": f"parent {e.pid} calls {call} before its child {e.other} ends",
         "after_wait": f"parent {e.pid} calls {call}",
     }
@@ -358,10 +359,10 @@ def _demo_started(e) -> str:
 
 
 def _ran_first(e) -> str:
-    first = "the child" if e.child_ns < e.parent_ns else "the parent"
+    first, second = ("child", "parent") if e.child_ns < e.parent_ns else ("parent", "child")
     gap = abs(e.parent_ns - e.child_ns) / 1000
-    return (f"fork #{e.n}: {first} ran first ({gap:.0f} µs earlier): parent {e.parent} stamped "
-            f"{e.parent_ns % 10**9 / 1000:.0f} µs, child {e.child} {e.child_ns % 10**9 / 1000:.0f} µs")
+    return (f"fork #{e.n} (parent {e.parent}, child {e.child}): the {first} read the clock first, {gap:.0f} µs "
+            f"before the {second}")
 
 
 def _cpu_share(e) -> str:
@@ -379,8 +380,8 @@ SANDBOX_PHRASES = {
     "SupervisorDied": _supervisor_died,
     "DemoStarted": _demo_started,
     "ForkReturned": _fork_returned,
-    "ForkFailed": lambda e: (f"os.fork() in {e.pid} raised {e.error} ({e.errno}): user {e.uid} has {e.user_procs} "
-                             f"processes and RLIMIT_NPROC is {e.limit}. Python never returns a negative pid: "
+    "ForkFailed": lambda e: (f"os.fork() in {e.pid} raised {e.error} ({e.errno}): user {e.uid} has "
+                             f"{plural(e.user_procs, 'process', 'processes')} and RLIMIT_NPROC is {e.limit}. Python never returns a negative pid: "
                              f"a failed fork is an exception, caught with try/except"),
     "ExitCalled": _exit_called,
     "ExitCaught": lambda e: (f"{e.pid} caught SystemExit from sys.exit({_arg(e.arg)}) and lives on: sys.exit() "

@@ -21,6 +21,7 @@ the JSON keys, and its family's tag key (OPS, EVENTS, REPORTS) says which messag
       {"t": "ready", "g": g, "main": p, "procs": [process record, ...]}   the demo is in place
       {"t": "refused", "g": g, "reason": s}             not permitted here (one line)
       {"t": "gone", "g": g, "pid": p, "status": n}      a demo parent reaped its own child
+      {"t": "let_orphan_go", "g": g, "middle": p, "orphan": p}   clear the subreaper flag while middle exits
   story events, tag "story": what a demo or the supervisor just did, as typed values, never sentences
       {"story": "ForkReturned", "side": "parent"|"child", "returned": n, "getpid": p, "getppid": p, "call": s}
       {"story": "ExitCalled", "pid": p, "call": "os._exit"|"sys.exit", "arg": ...} · {"story": "WaitReturned", ...}
@@ -496,8 +497,18 @@ class Gone(NamedTuple):
     status: int  # as wait() returned it
 
 
-Report = Ready | Refused | Gone | Story
-REPORTS: dict[str, type[Ready | Refused | Gone]] = {"ready": Ready, "refused": Refused, "gone": Gone}
+class LetOrphanGo(NamedTuple):
+    """The init-orphan demo's middle process is about to exit: the supervisor clears its subreaper flag, tells
+    `middle` to exit (SIGUSR1), and sets the flag again once `orphan` was adopted elsewhere."""
+
+    g: int
+    middle: int
+    orphan: int
+
+
+Report = Ready | Refused | Gone | LetOrphanGo | Story
+REPORTS: dict[str, type[Ready | Refused | Gone | LetOrphanGo]] = {
+    "ready": Ready, "refused": Refused, "gone": Gone, "let_orphan_go": LetOrphanGo}
 
 COMMAND_TAG, EVENT_TAG, REPORT_TAG, STORY_TAG = "op", "event", "t", "story"
 _TAG: dict[type, tuple[str, str]] = {

@@ -27,12 +27,13 @@ import time
 from dataclasses import dataclass
 
 from procwatch.engine import procfs, words
-from procwatch.sandbox import demos
+from procwatch.sandbox import demos, tutorial  # noqa: F401 (tutorial: loaded once here, for every forked demo)
 from procwatch.sandbox import linux as _sys
 from procwatch.sandbox import protocol as wire
 from procwatch.sandbox.recipes import RECIPES, precheck
 
 SPAWN_TIMEOUT = 5.0  # the orphan demo alone takes 2 s on purpose
+ZOMBIE_RECIPES = ("Z", "zombies")  # demos whose parent can be asked to wait() (reap) or to exit (parent_exit)
 ACTION_SIGNALS = {"stop": signal.SIGSTOP, "cont": signal.SIGCONT, "kill": signal.SIGKILL}
 
 
@@ -81,6 +82,10 @@ class Supervisor:
             _sys.set_death_signal(signal.SIGKILL, parent)  # KILL: it also ends a stopped or traced supervisor
         signal.alarm(int(lifetime) + 5)  # backstop; the loop normally ends at the deadline first
         self.rep_r, self.rep_w = os.pipe2(os.O_CLOEXEC)
+        # The lifeline: demos keep the read end; only the supervisor holds the write end, so it reads EOF as soon
+        # as the supervisor is gone, however. It is what ends an orphan adopted outside the sandbox.
+        self.life_r, self.life_w = os.pipe2(os.O_CLOEXEC)
+        self.outside: dict[int, int] = {}  # pid -> pidfd of demos adopted outside our subtree (init-orphan)
         os.set_blocking(self.rep_r, False)
         os.set_blocking(0, False)
         self.sel = selectors.DefaultSelector()
@@ -133,7 +138,9 @@ class Supervisor:
                 break
             events = self.sel.select(max(0.0, min(timeout, 5.0)))
             for key, _ in events:
-                if key.data == "wake":
+                if isinstance(key.data, tuple):  # a demo outside our subtree ended (its pidfd is readable)
+                    self.drop(key.data[1])
+                elif key.data == "wake":
                     try:
                         while os.read(self.wake_r, 512):
                             pass
@@ -218,13 +225,15 @@ class Supervisor:
                           f"{self.max_demos}): kill some first")
         group = self.next_group
         self.next_group += 1
-        ctx = demos.Ctx(key, group, self.rep_w, self.pid, self.deadline, self.devnull)
+        ctx = demos.Ctx(key, group, self.rep_w, self.pid, self.deadline, self.devnull, self.life_r)
         pid = os.fork()
         if pid == 0:
             try:
-                os.closerange(3, self.devnull)
-                os.closerange(self.devnull + 1, self.rep_w)
-                os.closerange(self.rep_w + 1, 1 << 16)
+                low = 3
+                for keep in sorted((self.devnull, self.rep_w, self.life_r)):
+                    os.closerange(low, keep)
+                    low = keep + 1
+                os.closerange(low, 1 << 16)
             finally:
                 demos.run(ctx)  # never returns
         self.groups[group] = Group(pid, procfs.start_ticks(pid), key, req, time.monotonic() + SPAWN_TIMEOUT)
@@ -262,8 +271,9 @@ class Supervisor:
     def zombie_action(self, reap: bool, pid: int, start: int | None) -> None:
         """reap: the zombie's parent calls wait() (SIGUSR1); otherwise it exits (SIGUSR2)."""
         rec = self._record_for(pid, start)
-        if rec.recipe != "Z":
-            raise Refused(f"{pid} is not part of a zombie demo: reap and parent-exit work on the Z demo")
+        if rec.recipe not in ZOMBIE_RECIPES:
+            raise Refused(f"{pid} is not part of a zombie demo: reap and parent-exit work on the "
+                          f"{' and '.join(ZOMBIE_RECIPES)} demos")
         if rec.role == "parent":
             parent = rec
             kids = [r for r in self.records.values() if r.group == rec.group and r.role == "child"]
@@ -292,7 +302,7 @@ class Supervisor:
     # ------------------------------------------------------------------ reports from demos
 
     def on_report(self, report: wire.Report) -> None:
-        if not isinstance(report, (wire.Ready, wire.Refused, wire.Gone)):
+        if not isinstance(report, (wire.Ready, wire.Refused, wire.Gone, wire.LetOrphanGo)):
             self.tell(report)  # a demo's story: forwarded as it is
             return
         group = self.groups.get(report.g)
@@ -303,6 +313,7 @@ class Supervisor:
                     continue
                 rec = wire.DemoRecord.of(proc, proc.start, group.recipe, report.g, proc.pid == report.main)
                 self.records[rec.pid] = rec
+                self.watch_if_outside(rec)
                 self.emit(wire.Added(rec))
                 if rec.main:
                     main = rec
@@ -314,6 +325,33 @@ class Supervisor:
             self.kill_group(report.g)
         elif isinstance(report, wire.Gone):
             self.drop(report.pid)
+        elif isinstance(report, wire.LetOrphanGo) and group is not None:
+            self.let_orphan_go(report.middle, report.orphan)
+
+    def let_orphan_go(self, middle: int, orphan: int) -> None:
+        """The init-orphan demo: clear PR_SET_CHILD_SUBREAPER while its middle process exits, so that the kernel
+        gives the orphan to the next subreaper above us or to init; set it again at once. Orphans of other demos
+        in that window (a few ms) also go above: their death signals end them, and init reaps them."""
+        middle_start = procfs.start_ticks(middle)
+        orphan_start = procfs.start_ticks(orphan)
+        fields = procfs.stat_fields(middle)
+        if middle_start is None or orphan_start is None or not fields or int(fields[1]) != self.pid:
+            return  # not our child any more: nothing to do (the demo refuses by itself)
+        _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 0)
+        self.tell(wire.SubreaperFlag(self.pid, False, middle))
+        try:
+            procfs.signal_process((middle, middle_start), signal.SIGUSR1)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                fields = procfs.stat_fields(orphan)
+                if not fields or int(fields[19]) != orphan_start or int(fields[1]) != middle:
+                    break
+                time.sleep(0.001)
+        except procfs.SignalRefused:
+            pass
+        finally:
+            _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)
+            self.tell(wire.SubreaperFlag(self.pid, True, middle))
 
     def fail_pending(self, g: int, reason: str) -> None:
         group = self.groups.get(g)
@@ -347,7 +385,27 @@ class Supervisor:
         for rec in [r for r in self.records.values() if r.group == g]:
             self._kill(rec.pid, rec.start)
 
+    def watch_if_outside(self, rec: wire.DemoRecord) -> None:
+        """A demo adopted outside our subtree (by init) is not ours to reap: watch its end through a pidfd."""
+        if rec.parent is None or rec.parent == self.pid or rec.parent in self.records:
+            return
+        if rec.parent in {g.root for g in self.groups.values()} or rec.pid in procfs.descendants(self.pid):
+            return
+        try:
+            fd = os.pidfd_open(rec.pid)
+        except OSError:
+            return
+        if procfs.start_ticks(rec.pid) != rec.start:  # it ended (and its pid was reused) before the pidfd
+            os.close(fd)
+            return
+        self.outside[rec.pid] = fd
+        self.sel.register(fd, selectors.EVENT_READ, ("outside", rec.pid))
+
     def drop(self, pid: int) -> None:
+        fd = self.outside.pop(pid, None)
+        if fd is not None:
+            self.sel.unregister(fd)
+            os.close(fd)
         rec = self.records.pop(pid, None)
         if rec is not None:
             self.emit(wire.Removed(pid, rec.start))
@@ -445,7 +503,9 @@ class Supervisor:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.005)
-        for pid in list(self.records):
+        for pid, rec in list(self.records.items()):
+            if pid in self.outside:  # adopted by init: not in our subtree, killed by identity
+                self._kill(pid, rec.start)
             self.drop(pid)
 
     def shutdown(self, reason: tuple[str, str]) -> None:
