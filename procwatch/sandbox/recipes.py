@@ -34,6 +34,7 @@ FORKS_RACED = 5  # forks of the "who runs first" demo
 WAIT_CHILD_SECONDS = 3.0  # how long the child of the wait() demo lives: time to see its parent in S (do_wait)
 BUSY_SECONDS = 2.0  # each phase of the parallel/concurrent demo
 ESCAPE_LINGER = 2.0  # the middle process of the init-orphan demo lingers, so that a sweep sees the family
+BUSY_CPUS = min(len(os.sched_getaffinity(0)), 8)  # the parallel demo's first phase: one busy child per CPU (at most 8)
 
 LESSONS = (
     Recipe("cow", "fork copies memory", "S",
@@ -171,7 +172,8 @@ os.wait()""",
     Recipe("cores", "parallel vs concurrent", "S",
            f"As many busy children as CPUs (parallel: each has a CPU), then twice as many (concurrent: they take "
            f"turns in time slices; R means running or ready). Each phase lasts {BUSY_SECONDS:g} s; the narration "
-           f"gives each child's time on a CPU against time ready in the run queue. Bounded by RLIMIT_CPU.", 1,
+           f"gives each child's time on a CPU against time ready in the run queue. Bounded by RLIMIT_CPU.",
+           1 + 2 * BUSY_CPUS,
            """\
 import os
 n = os.cpu_count()
@@ -263,6 +265,7 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
            "main thread, but the process is NOT dead: the l says other threads still run."),
     *LESSONS,
 )}
+LESSON_KEYS = tuple(r.key for r in LESSONS)
 
 NICE_HIGH = -5  # the nice value the "<" recipe asks for
 R_CPU_SECONDS = 180  # CPU budget of a running demo

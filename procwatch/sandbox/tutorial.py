@@ -34,6 +34,7 @@ from procwatch.sandbox.demos import (
     sleep_forever,
 )
 from procwatch.sandbox.recipes import (
+    BUSY_CPUS,
     BUSY_SECONDS,
     ESCAPE_LINGER,
     FORKS_RACED,
@@ -471,7 +472,7 @@ def _last_cpu(pid: int) -> int:
 def demo_cores(ctx: Ctx) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, HELPER_SIGNALS)
     me = os.getpid()
-    cpus = len(os.sched_getaffinity(0))
+    cpus = BUSY_CPUS
     lifetime = 2 * BUSY_SECONDS + 1
 
     def busy() -> int:

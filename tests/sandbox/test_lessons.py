@@ -1,0 +1,323 @@
+"""The tutorial's lessons in real processes, table-driven: each demo's processes show the STAT `ps` prints, and
+its story events arrive with the right values. All demos are spawned at once in one sandbox (the slow ones, a
+2 s linger or a 3 s child, then overlap), their STAT is read as soon as they are in place, and each row of the
+table is then checked on what was recorded.
+
+Every identity the sandbox reports is tracked and must be gone at the end (killed by identity if not, then fail).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from support.polling import poll
+from support.procs import alive, ppid_of, running, signalled, state_of
+from support.ps import ps_field, ps_stat
+
+from procwatch.engine import procfs
+from procwatch.engine.words import SANDBOX_PHRASES, sandbox_line
+from procwatch.sandbox import RECIPES, Sandbox, SandboxEvent
+from procwatch.sandbox import protocol as wire
+from procwatch.sandbox.recipes import BUSY_CPUS, LESSON_KEYS, ZOMBIES
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux only")
+
+SEEN: set[tuple[int, int]] = set()
+PID_FIELDS = {"pid", "getpid", "returned", "waiter", "parent", "child", "middle", "grandchild", "reader", "sender",
+              "target", "old_parent", "tracer", "other", "adopted_from", "demo"}  # fields that name a process
+
+
+@dataclass
+class Row:
+    """One demo: the STAT of each role (every process of that role), the story events it must tell, and a check
+    of the values."""
+
+    stats: dict[str, str]
+    events: tuple[str, ...]
+    check: Callable[[Lesson], None] | None = None
+    wchan: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Lesson:
+    key: str
+    demos: list  # its Demo records when it got ready
+    stats: dict[int, str]  # pid -> STAT by ps, once the expected one was seen (or the last one read)
+    wchans: dict[int, str]
+    stories: list = field(default_factory=list)  # its story events, filled in by `events_of`
+
+    def of(self, kind: str) -> list:
+        return [s for s in self.stories if type(s).__name__ == kind]
+
+    def role(self, role: str) -> list:
+        return [d for d in self.demos if d.role == role]
+
+
+def check_cow(lesson: Lesson) -> None:
+    seen = lesson.of("VariableSeen")
+    child = lesson.role("child")[0].pid
+    parent = lesson.role("parent")[0].pid
+    assert {(s.pid, s.value) for s in seen} == {(child, 1), (child, 10000), (parent, 1)}
+    assert len({s.address for s in seen}) == 1  # one virtual address, two contents
+    before, after = sorted(lesson.of("MemoryShared"), key=lambda m: m.moment != "before")
+    copied = after.private_kb - before.private_kb
+    assert copied >= 0.9 * after.written_kb, (before, after)  # the written pages were copied for the child
+    assert before.shared_kb - after.shared_kb >= 0.9 * after.written_kb
+
+
+def check_exits(lesson: Lesson) -> None:
+    codes = [(c.call, c.arg, os.waitstatus_to_exitcode(w.status))
+             for c, w in zip(lesson.of("ExitCalled"), lesson.of("WaitReturned"), strict=False)]
+    assert codes == [("os._exit", 3, 3), ("sys.exit", 3, 3), ("sys.exit", "退出", 1), ("sys.exit", None, 0),
+                     ("os._exit", 256, 0), ("sys.exit", 0, 0), ("os._exit", 0, 0)], codes
+    outputs = [(o.stream, o.text) for o in lesson.of("OutputRead")]
+    assert outputs == [("stderr", "退出"), ("stdout", "hello, buffered"), ("stdout", "")], outputs
+    assert [c.arg for c in lesson.of("ExitCaught")] == ["退出"]
+
+
+def check_wait(lesson: Lesson) -> None:
+    parent, child = lesson.role("parent")[0].pid, lesson.role("child")[0].pid
+    (done,) = lesson.of("WaitReturned")
+    assert (done.waiter, done.pid, done.status, done.call) == (parent, child, 512, "os.wait")
+    assert sandbox_line(done).startswith(f"os.wait() returned ({child}, 512)")
+
+
+def check_first(lesson: Lesson) -> None:
+    races = lesson.of("RanFirst")
+    assert [r.n for r in races] == [1, 2, 3, 4, 5]
+    assert all(r.parent_ns > 0 and r.child_ns > 0 for r in races)
+
+
+def check_forkfail(lesson: Lesson) -> None:
+    (failed,) = lesson.of("ForkFailed")
+    assert (failed.error, failed.errno, failed.limit) == ("BlockingIOError", "EAGAIN", 1)
+    assert failed.uid != 0 and failed.user_procs >= 1
+
+
+def check_exec(lesson: Lesson) -> None:
+    runs = [lesson.role("child")[0].pid, lesson.role("exec")[0].pid]
+    assert poll(lambda: [ps_field(pid, "comm") for pid in runs] == ["sleep", "sleep"], 5.0)  # one program, 2 PIDs
+    assert all(alive(d.identity) for d in lesson.role("exec"))  # same pid and start time after exec
+    assert [e.pid for e in lesson.of("Exec")] == runs
+
+
+def check_nozombie(lesson: Lesson) -> None:
+    assert [h.how for h in lesson.of("HandlerSet")] == ["handler", "ignore"]
+    assert [(w.errno, w.why) for w in lesson.of("WaitFailed")] == [("ECHILD", "sig_ign")]
+    assert any(w.by == "handler" for w in lesson.of("WaitReturned"))
+    (orphan,) = lesson.role("orphan")
+    (adopted,) = lesson.of("Adopted")
+    assert adopted.pid == orphan.pid and adopted.by == "supervisor"
+    parent = lesson.role("parent")[0].pid
+    assert not [p for p in procfs.children_map().get(parent, ()) if state_of(p) == "Z"]  # no zombie left
+
+
+def check_cores(lesson: Lesson) -> None:
+    busy = lesson.of("Busy")
+    assert [(b.processes, b.cpus) for b in busy][:1] == [(BUSY_CPUS, BUSY_CPUS)]
+    shares = lesson.of("CpuShare")
+    assert shares and all(s.on_cpu_ns > 0 and s.cpu >= 0 for s in shares[:BUSY_CPUS])
+
+
+def check_init_orphan(lesson: Lesson) -> None:
+    (orphan,) = lesson.role("orphan")
+    (adopted,) = lesson.of("Adopted")
+    assert adopted.by in ("init", "subreaper") and adopted.adopter == orphan.parent_pid
+    if adopted.by == "init":
+        assert adopted.adopter == 1
+    else:  # a child subreaper above procwatch: one of this test's ancestors
+        assert adopted.adopter in ancestors(os.getpid())
+    assert [f.on for f in lesson.of("SubreaperFlag")] == [False, True]
+
+
+def ancestors(pid: int) -> set[int]:
+    found = set()
+    while pid > 1:
+        pid = ppid_of(pid) or 0
+        found.add(pid)
+    return found
+
+
+TABLE: dict[str, Row] = {
+    "cow": Row({"parent": "S", "child": "S"}, ("ForkReturned", "VariableSeen", "MemoryShared"), check_cow),
+    "exits": Row({"parent": "S", "child": "S"}, ("ExitCalled", "WaitReturned", "OutputRead", "ExitCaught"),
+                 check_exits),
+    "wait": Row({"parent": "S", "child": "S"}, ("ForkReturned", "WaitCalled", "ExitCalled", "WaitReturned"),
+                check_wait, wchan={"parent": "do_wait"}),
+    "zombies": Row({"parent": "S", "child": "Z"}, ("ZombieCost",)),
+    "nozombie": Row({"parent": "S", "orphan": "S"}, ("HandlerSet", "WaitReturned", "WaitFailed", "DoubleFork",
+                                                    "Adopted"), check_nozombie),
+    "first": Row({"parent": "S"}, ("RanFirst",), check_first),
+    "forkfail": Row({"demo": "S"}, ("ForkFailed",), check_forkfail),
+    "exec": Row({"parent": "S", "child": "S", "exec": "S"}, ("ForkReturned", "Exec"), check_exec),
+    "cores": Row({"parent": "S", "child": "R"}, ("Busy", "CpuShare"), check_cores),
+    "init-orphan": Row({"orphan": "S"}, ("ForkReturned", "ParentLingers", "ExitCalled", "SubreaperFlag",
+                                         "Adopted"), check_init_orphan),
+}
+
+
+def test_the_table_covers_every_lesson():
+    assert set(TABLE) == set(LESSON_KEYS)
+    for key in LESSON_KEYS:
+        recipe = RECIPES[key]
+        lines = recipe.snippet.splitlines()
+        assert recipe.branches and all(1 <= n <= len(lines) for _, ns in recipe.branches for n in ns), key
+        assert set(TABLE[key].stats) <= {role for role, _ in recipe.branches}, key  # every live role has its lines
+
+
+def test_every_story_event_has_a_phrase():
+    assert set(SANDBOX_PHRASES) == set(wire.STORY)
+    for kind, cls in wire.STORY.items():
+        assert cls.__name__ == kind
+
+
+class Log:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stories: list = []
+
+    def __call__(self, event: SandboxEvent) -> None:
+        with self.lock:
+            if event.story is not None:
+                self.stories.append(event.story)
+            if event.demo is not None:
+                SEEN.add(event.demo.identity)
+
+    def all(self) -> list:
+        with self.lock:
+            return list(self.stories)
+
+
+def events_of(lesson: Lesson, stories: list, supervisor: int) -> list:
+    """The story events about a demo: those naming one of its processes, closed over the processes they name
+    (a child the parent reaped before the demo got ready is named beside its parent)."""
+    pids = {d.pid for d in lesson.demos}
+    noise = {0, 1, supervisor}
+    while True:
+        linked = [s for s in stories if pids & names(s)]
+        grown = pids | {p for s in linked for p in names(s)} - noise
+        if grown == pids:
+            return linked
+        pids = grown
+
+
+def names(story) -> set[int]:
+    return {v for k, v in story._asdict().items() if k in PID_FIELDS and isinstance(v, int)}
+
+
+@pytest.fixture(scope="module")
+def lessons():
+    log = Log()
+    sb = Sandbox(on_event=log)
+    try:
+        mains = {key: sb.spawn(key) for key in LESSON_KEYS}
+        SEEN.add(sb.supervisor_identity)
+        result = {}
+        for key, main in mains.items():
+            group = [d for d in sb.demos() if d.group == main.group]
+            SEEN.update(d.identity for d in group)
+            row = TABLE[key]
+
+            def settled(group=group, row=row) -> dict[int, str]:
+                stats = {d.pid: ps_stat(d.pid) for d in group}
+                return stats if all(stats[d.pid] == row.stats[d.role] for d in group) else {}
+
+            stats = poll(settled, 3.0) or {d.pid: ps_stat(d.pid) for d in group}
+            wchans = {d.pid: procfs.read_wchan(d.pid) for d in group}
+            result[key] = Lesson(key, group, stats, wchans)
+        yield sb, log, result
+    finally:
+        sb.close()
+
+
+@pytest.mark.parametrize("key", list(TABLE))
+def test_lesson(lessons, key):
+    sb, log, found = lessons
+    lesson, row = found[key], TABLE[key]
+    assert {d.role for d in lesson.demos} == set(row.stats), lesson.demos
+    for demo in lesson.demos:
+        assert lesson.stats[demo.pid] == row.stats[demo.role], (demo.role, demo.pid, lesson.stats)
+        assert demo.stat_shown == row.stats[demo.role]
+        if demo.role in row.wchan:
+            assert lesson.wchans[demo.pid] == row.wchan[demo.role]
+        assert demo.parent_pid != os.getpid()  # never a child of procwatch
+    if key == "zombies":
+        assert len(lesson.role("child")) == ZOMBIES
+
+    def told() -> bool:
+        lesson.stories = events_of(lesson, log.all(), sb.supervisor_pid)
+        kinds = {type(s).__name__ for s in lesson.stories}
+        return set(row.events) <= kinds and (row.check is None or _passes(row.check, lesson))
+
+    poll(told, 6.0)
+    assert set(row.events) <= {type(s).__name__ for s in lesson.stories}, [type(s).__name__ for s in lesson.stories]
+    if row.check is not None:
+        row.check(lesson)
+    for story in lesson.stories:  # every event reads as one line of English
+        line = sandbox_line(story)
+        assert line and "\n" not in line and not line.startswith(type(story).__name__)
+
+
+def _passes(check: Callable[[Lesson], None], lesson: Lesson) -> bool:
+    try:
+        check(lesson)
+    except AssertionError:
+        return False
+    return True
+
+
+def test_zombies_are_reaped_by_a_wait_loop(lessons):
+    sb, log, found = lessons
+    lesson = found["zombies"]
+    parent = lesson.role("parent")[0]
+    zombies = lesson.role("child")
+    sb.reap(parent.pid, parent.start_ticks)
+    assert poll(lambda: not any(alive(z.identity) for z in zombies), 3.0)
+    assert alive(parent.identity) and ps_stat(parent.pid) == "S"
+
+    def reaped() -> list:
+        lesson.stories = events_of(lesson, log.all(), sb.supervisor_pid)
+        return lesson.of("WaitFailed")
+
+    assert poll(reaped, 3.0)
+    waits = lesson.of("WaitReturned")
+    assert sorted(os.waitstatus_to_exitcode(w.status) for w in waits) == list(range(ZOMBIES))
+    assert {w.pid for w in waits} == {z.pid for z in zombies} and all(w.call == "os.wait" for w in waits)
+
+
+@pytest.mark.parametrize("signo", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_the_vfork_wait_in_d_is_killable(lessons, signo):
+    """The D demo's parent waits in TASK_KILLABLE: SIGKILL, and SIGTERM (default action: terminate), end it at
+    once, although ps shows D."""
+    sb, _, _ = lessons
+    demo = sb.spawn("D")
+    group = [d for d in sb.demos() if d.group == demo.group]
+    SEEN.update(d.identity for d in group)
+    assert poll(lambda: ps_stat(demo.pid) == "D", 3.0)
+    started = time.monotonic()
+    assert signalled(demo.pid, demo.start_ticks, signo)
+    assert poll(lambda: state_of(demo.pid) in (None, "Z") or not alive(demo.identity), 0.5, 0.002)
+    took = time.monotonic() - started
+    assert took < 0.5, took
+    assert poll(lambda: not any(alive(d.identity) for d in group), 2.0)  # its child follows (death signal)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_left_behind():
+    """Nothing runs once the sandbox is closed. The orphan adopted by init is killed at close, and left a zombie
+    for init to reap on its own schedule (this machine's PID 1 takes about a second, more under load)."""
+    yield
+    ids = [i for i in SEEN if i]
+    poll(lambda: not any(running(i) for i in ids), 1.0)
+    left = [i for i in ids if running(i)]
+    for pid, ticks in left:
+        signalled(pid, ticks, signal.SIGKILL)
+    assert not left, f"sandbox processes left running: {left}"
+    assert poll(lambda: not any(alive(i) for i in ids), 15.0), [i for i in ids if alive(i)]
