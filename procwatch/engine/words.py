@@ -443,6 +443,15 @@ SANDBOX_PHRASES = {
 }
 
 
+ROLE_WORDS = {"parent": "parent", "child": "child", "orphan": "orphan", "exec": "exec", "demo": "demo"}
+
+
+def snippet_legend(roles: list[str]) -> str:
+    """The gutter's key above a demo's snippet: 'P parent · C child: the lines each one runs'."""
+    keys = " · ".join(f"{role[0].upper()} {ROLE_WORDS.get(role, role)}" for role in roles)
+    return f"{keys}: the lines each one runs"
+
+
 def sandbox_line(event: NamedTuple) -> str:
     """One line of narration for one sandbox story event (procwatch.sandbox.protocol.STORY)."""
     phrase = SANDBOX_PHRASES.get(type(event).__name__)

@@ -43,15 +43,15 @@ LESSONS = (
            "the child's smaps_rollup shows shared kB turn into private kB.", 2,
            """\
 import ctypes, os, time
-a = ctypes.c_long(1)           # a = 1, at a fixed address
+a = ctypes.c_long(1)   # a = 1, at a fixed address
 pid = os.fork()
 if pid == 0:
-    print(hex(ctypes.addressof(a)), a.value)   # 1
+    print(hex(ctypes.addressof(a)), a.value)  # 1
     a.value = 10000
-    print(hex(ctypes.addressof(a)), a.value)   # 10000
+    print(hex(ctypes.addressof(a)), a.value)
 else:
     time.sleep(1)
-    print(hex(ctypes.addressof(a)), a.value)   # still 1""",
+    print(hex(ctypes.addressof(a)), a.value)  # 1""",
            (("parent", (1, 2, 3, 4, 8, 9, 10)), ("child", (3, 4, 5, 6, 7)))),
     Recipe("exits", "sys.exit vs os._exit", "S",
            "Each child ends another way; its parent's os.waitpid() gets the exit status: os._exit(3) -> 3, "
@@ -60,11 +60,12 @@ else:
            "os._exit() skips flushing: buffered print() output is lost.", 2,
            """\
 import os, sys
-for how in ("os._exit(3)", "sys.exit(3)", "sys.exit('退出')",
-            "sys.exit()", "os._exit(256)"):
+for how in ("os._exit(3)", "sys.exit(3)",
+            "sys.exit('退出')", "sys.exit()",
+            "os._exit(256)"):
     pid = os.fork()
     if pid == 0:
-        exec(how)                      # the child ends here
+        exec(how)            # the child ends here
     pid, status = os.waitpid(pid, 0)
     print(how, os.waitstatus_to_exitcode(status))
 pid = os.fork()
@@ -72,20 +73,20 @@ if pid == 0:
     try:
         sys.exit("退出")
     except SystemExit as e:
-        print("退出原因:", e)          # and it lives on""",
-           (("parent", (1, 2, 3, 4, 5, 7, 8, 9, 10)), ("child", (4, 5, 6, 9, 10, 11, 12, 13, 14)))),
+        print("退出原因:", e)  # it lives on""",
+           (("parent", (1, 2, 3, 4, 5, 6, 8, 9, 10, 11)), ("child", (5, 6, 7, 10, 11, 12, 13, 14, 15)))),
     Recipe("wait", "os.wait() blocks", "S",
            f"The parent calls os.wait() and sleeps in the kernel (S, wait channel do_wait) until its child exits "
            f"({WAIT_CHILD_SECONDS:g} s); then wait() returns the tuple (pid, status) and the child is reaped.", 2,
            """\
-import os, sys, time
+import os, time
 pid = os.fork()
 if pid == 0:
     time.sleep(3)
-    sys.exit(2)
+    os._exit(2)
 else:
-    pid, status = os.wait()    # blocks until the child exits
-    print(pid, status)         # e.g. 8427 512: exit code 2""",
+    pid, status = os.wait()  # blocks: S, do_wait
+    print(pid, status)       # 8427 512: exit code 2""",
            (("parent", (1, 2, 3, 6, 7, 8)), ("child", (2, 3, 4, 5)))),
     Recipe("zombies", "many zombies", "S",
            f"One parent, {ZOMBIES} children that exit at once, no wait(): {ZOMBIES} zombies. Each holds a PID "
@@ -95,8 +96,8 @@ else:
 import os, time
 for i in range({ZOMBIES}):
     if os.fork() == 0:
-        os._exit(i)            # each child exits at once
-time.sleep(3600)               # no wait(): {ZOMBIES} zombies
+        os._exit(i)      # each child exits at once
+time.sleep(3600)         # no wait(): {ZOMBIES} zombies
 # w: reap them all
 while True:
     try:
@@ -113,21 +114,21 @@ import os, signal
 def reap(signum, frame):
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, st = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
-signal.signal(signal.SIGCHLD, reap)            # 1. a handler
+signal.signal(signal.SIGCHLD, reap)     # 1. handler
 if os.fork() == 0:
     os._exit(0)
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # 2. ignore
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # 2.
 if os.fork() == 0:
     os._exit(0)
-pid = os.fork()                                # 3. double fork
+pid = os.fork()                      # 3. double fork
 if pid == 0:
     if os.fork() == 0:
-        work()                                 # the grandchild
+        work()                       # the grandchild
     os._exit(0)
 os.waitpid(pid, 0)""",
            (("parent", (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 16, 17, 21)), ("child", (11, 12, 14, 15, 16, 17, 18, 20)),
@@ -139,7 +140,7 @@ os.waitpid(pid, 0)""",
 import os, time
 for n in range(5):
     pid = os.fork()
-    t = time.monotonic_ns()      # both sides, right after fork()
+    t = time.monotonic_ns()  # both sides, at once
     if pid == 0:
         print("child", t)
         os._exit(0)
@@ -154,7 +155,7 @@ import os, resource
 resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
 try:
     pid = os.fork()
-except BlockingIOError as e:   # not pid < 0: an exception
+except BlockingIOError as e:  # never pid < 0
     print("fork failed:", e)""",
            (("demo", (1, 2, 3, 4, 5, 6)),)),
     Recipe("exec", "program vs process", "S",
@@ -163,10 +164,10 @@ except BlockingIOError as e:   # not pid < 0: an exception
            """\
 import os, time
 if os.fork() == 0:
-    os.execvp("sleep", ["sleep", "600"])   # run 1 of sleep
+    os.execvp("sleep", ["sleep", "600"])  # run 1
 if os.fork() == 0:
-    time.sleep(2)                          # still demo-exec
-    os.execvp("sleep", ["sleep", "600"])   # same pid, new program
+    time.sleep(2)                         # demo-exec
+    os.execvp("sleep", ["sleep", "600"])  # run 2
 os.wait()""",
            (("parent", (1, 2, 4, 7)), ("child", (2, 3)), ("exec", (4, 5, 6)))),
     Recipe("cores", "parallel vs concurrent", "S",
@@ -179,7 +180,7 @@ import os
 n = os.cpu_count()
 for i in range(n):             # then 2 * n
     if os.fork() == 0:
-        while True:            # busy: never sleeps
+        while True:      # busy: never sleeps
             pass""",
            (("parent", (1, 2, 3, 4)), ("child", (4, 5, 6)))),
     Recipe("init-orphan", "orphan adopted by init", "S",
@@ -192,11 +193,11 @@ import os, time
 pid = os.fork()
 if pid == 0:
     time.sleep(3)
-    print(os.getppid())      # 1: adopted by init
+    print(os.getppid())  # 1: adopted by init
     time.sleep(3600)
 else:
     time.sleep(2)
-    os._exit(0)              # the parent exits first""",
+    os._exit(0)          # the parent exits first""",
            (("parent", (1, 2, 3, 7, 8, 9)), ("orphan", (2, 3, 4, 5, 6)))),
 )
 
@@ -205,22 +206,21 @@ SNIPPET_Z = """\
 import os, time
 pid = os.fork()
 if pid == 0:
-    os._exit(3)            # the child exits at once
+    os._exit(3)          # the child exits at once
 else:
-    time.sleep(3600)       # the parent never calls os.wait():
-                           # the child stays a zombie (Z)"""
+    time.sleep(3600)     # no os.wait(): a zombie (Z)"""
 
 SNIPPET_ORPHAN = """\
 import os, time
 pid = os.fork()
 if pid == 0:
-    print(os.getppid())    # its parent
+    print(os.getppid())  # its parent
     time.sleep(3)
-    print(os.getppid())    # its adopter: the parent has exited
+    print(os.getppid())  # its adopter
     time.sleep(3600)
 else:
     time.sleep(2)
-    os._exit(0)            # the parent exits first"""
+    os._exit(0)          # the parent exits first"""
 
 RECIPES: dict[str, Recipe] = {r.key: r for r in (
     Recipe("R", "running", "R",

@@ -321,3 +321,19 @@ def nothing_left_behind():
         signalled(pid, ticks, signal.SIGKILL)
     assert not left, f"sandbox processes left running: {left}"
     assert poll(lambda: not any(alive(i) for i in ids), 15.0), [i for i in ids if alive(i)]
+
+
+def test_the_panel_shows_each_snippet_with_the_lines_of_each_role():
+    from procwatch.ui.widgets.sandbox_panel import snippet_text
+
+    recipe = RECIPES["wait"]
+    text = snippet_text(recipe, "child")
+    lines = text.plain.splitlines()
+    assert lines[0].startswith("P parent · C child")
+    code = lines[1:]
+    assert len(code) == len(recipe.snippet.splitlines())
+    assert code[3] == " C │     time.sleep(3)"  # the child's branch only
+    assert code[6].startswith("P  │     pid, status = os.wait()")  # the parent's branch only
+    assert code[1].startswith("PC │ pid = os.fork()")  # fork returns in both
+    bold = {text.plain[span.start:span.end].split("│ ", 1)[-1].strip() for span in text.spans if span.style == "bold"}
+    assert "os._exit(2)" in bold and not any("os.wait()" in b for b in bold)

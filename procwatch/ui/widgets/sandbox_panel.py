@@ -10,12 +10,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Label, OptionList, RichLog
+from textual.widgets import DataTable, Label, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import format_stat
-from procwatch.sandbox import RECIPES, Demo
+from procwatch.engine.words import snippet_legend
+from procwatch.sandbox import RECIPES, Demo, Recipe
 from procwatch.ui.keys import SANDBOX_KEYS, bindings, sandbox_hint
 
 
@@ -26,6 +27,8 @@ class SandboxPanel(Vertical):
     SandboxPanel > .title { text-style: bold; width: 100%; height: 3; }
     SandboxPanel > #recipes { height: 9; border: none; }
     SandboxPanel > #demos { height: 8; }
+    SandboxPanel > #snippet { height: auto; max-height: 14; display: none; color: $text; }
+    SandboxPanel > #snippet.shown { display: block; }
     SandboxPanel > #narration { height: 1fr; border-top: solid $primary-darken-2; }
     SandboxPanel > .hint { color: $text-muted; }
     """
@@ -53,6 +56,7 @@ class SandboxPanel(Vertical):
         yield OptionList(*[Option(Text(f"{r.stat_shown:<4} {r.name}"), id=key) for key, r in RECIPES.items()],
                          id="recipes")
         yield Label(sandbox_hint(), classes="hint")
+        yield Static(id="snippet")
         table: DataTable[str] = DataTable(id="demos", cursor_type="row", zebra_stripes=False)
         table.add_columns("PID", "STAT", "role", "demo")
         yield table
@@ -63,11 +67,21 @@ class SandboxPanel(Vertical):
         if recipe is None:
             return
         self.query_one("#sandbox-title", Label).update(Text(recipe.description))
+        self.show_snippet(recipe)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         demo = self.selected_demo
         if demo is not None:
             self.query_one("#sandbox-title", Label).update(Text(f"{demo.pid} {demo.role}: {demo.description}"))
+            self.show_snippet(RECIPES[demo.recipe], demo.role)
+
+    def show_snippet(self, recipe: Recipe, role: str | None = None) -> None:
+        """The tutorial-style code the demo acts out; a gutter marks which lines each role runs, and a selected
+        demo process's own lines are bold (the others dim)."""
+        widget = self.query_one("#snippet", Static)
+        widget.set_class(bool(recipe.snippet), "shown")
+        if recipe.snippet:
+            widget.update(snippet_text(recipe, role))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -100,3 +114,18 @@ class SandboxPanel(Vertical):
 
     def action_demo(self, action: str) -> None:
         self.post_message(self.DemoAction(action, self.selected_demo))
+
+
+def snippet_text(recipe: Recipe, role: str | None = None) -> Text:
+    """The snippet with a gutter of role initials per line (P parent, C child...), code shown literally."""
+    roles = [r for r, _ in recipe.branches]
+    width = len(roles)
+    text = Text(snippet_legend(roles) + "\n", style="dim", no_wrap=True, overflow="ellipsis")
+    mine = set(recipe.lines_of(role)) if role else set()
+    for number, line in enumerate(recipe.snippet.splitlines(), 1):
+        gutter = "".join(r[0].upper() if number in recipe.lines_of(r) else " " for r in roles)
+        style = "" if not role else ("bold" if number in mine else "dim")
+        text.append(f"{gutter:<{width}} │ ", style="dim")
+        text.append(line + "\n", style=style)
+    text.rstrip()
+    return text
