@@ -337,3 +337,23 @@ def test_the_panel_shows_each_snippet_with_the_lines_of_each_role():
     assert code[1].startswith("PC │ pid = os.fork()")  # fork returns in both
     bold = {text.plain[span.start:span.end].split("│ ", 1)[-1].strip() for span in text.spans if span.style == "bold"}
     assert "os._exit(2)" in bold and not any("os.wait()" in b for b in bold)
+
+
+def test_safety_nets_are_narrated_when_they_act(lessons):
+    """A demo that dies with its parent (its death signal) or by its self-destruct timer is told so: such deaths
+    would otherwise contradict "processes are independent"."""
+    sb, log, _ = lessons
+    cow = sb.spawn("cow")
+    child = next(d for d in sb.demos() if d.group == cow.group and d.role == "child")
+    sleeper = sb.spawn("S")
+    SEEN.update({cow.identity, child.identity, sleeper.identity})
+    assert signalled(cow.pid, cow.start_ticks, signal.SIGKILL)  # the parent dies: its child's death signal fires
+    assert signalled(sleeper.pid, sleeper.start_ticks, signal.SIGALRM)  # as its alarm would
+
+    def nets() -> set:
+        return {(s.net, s.pid, s.parent) for s in log.all() if isinstance(s, wire.SafetyNet)}
+
+    assert poll(lambda: {("pdeathsig", child.pid, cow.pid), ("timer", sleeper.pid, None)} <= nets(), 3.0), nets()
+    lines = [sandbox_line(s) for s in log.all() if isinstance(s, wire.SafetyNet)]
+    assert any(f"{child.pid} died with its parent {cow.pid}" in line for line in lines), lines
+    assert any(f"{sleeper.pid} ended by its self-destruct timer" in line for line in lines), lines
