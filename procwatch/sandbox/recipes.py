@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 from typing import NamedTuple
 
 from procwatch.sandbox import linux as _sys
@@ -282,6 +283,8 @@ def precheck(key: str, privileges: bool = True) -> str | None:
                 f"(this is {_sys.machine()})")
     if key == "Zl" and _sys.machine() not in _sys.SYSCALLS:
         return f"the Zl demo is only supported on x86_64 and aarch64 (this is {_sys.machine()})"
+    if key == "exec" and shutil.which("sleep") is None:
+        return "the program-vs-process demo runs the sleep program twice; sleep is not on PATH"
     if not privileges:
         return None
     if key == "<" and not _has_cap(CAP_SYS_NICE):

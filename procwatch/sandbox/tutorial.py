@@ -141,7 +141,7 @@ def _exit_variant(ctx: Ctx, call: str, arg: int | str | None, code: str) -> None
         os.dup2(out_w, 1)  # a pipe, not a terminal: print() is block-buffered, as in the tutorial's redirections
         os.dup2(err_w, 2)
         try:
-            os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", code])
+            os.execv(sys.executable, [sys.executable, "-I", "-S", "-X", "utf8", "-c", code])  # 退出 in any locale
         finally:
             os._exit(127)
     os.close(out_w)

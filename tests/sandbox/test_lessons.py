@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -357,3 +358,17 @@ def test_safety_nets_are_narrated_when_they_act(lessons):
     lines = [sandbox_line(s) for s in log.all() if isinstance(s, wire.SafetyNet)]
     assert any(f"{child.pid} died with its parent {cow.pid}" in line for line in lines), lines
     assert any(f"{sleeper.pid} ended by its self-destruct timer" in line for line in lines), lines
+
+
+def test_every_story_event_crosses_the_pipe_intact():
+    samples = {int: 7, str: "退出", bool: True, float: 1.5}
+    for cls in wire.STORY.values():
+        hints = typing.get_type_hints(cls)
+        values = {name: samples[typing.get_args(kind)[0] if typing.get_args(kind) else kind]
+                  for name, kind in hints.items()}
+        event = cls(**values)
+        line = wire.encode(event)
+        assert line.endswith(b"\n") and len(line) <= wire.MAX_LINE
+        assert wire.decode(line) == event == wire.decode_report(line)  # from a demo, and forwarded to procwatch
+    long = wire.OutputRead(1, 2, "stdout", "x" * 10_000)  # a child's output is clipped to fit one line
+    assert len(wire.decode(wire.encode(long)).text) == wire.MAX_TEXT
