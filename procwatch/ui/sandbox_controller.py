@@ -102,11 +102,13 @@ class SandboxController:
         self.app.say(str(refused), severity="warning", timeout=6)
 
     def labels(self) -> dict[Identity, str]:
-        """Demos are forks of the supervisor and share its command line: label them by what they show."""
+        """Demos are forks of the supervisor and share its command line: label them by what they show. A demo
+        that exec'd another program (the exec demo) shows that program's command line, as any process does."""
         if self.sandbox is None:
             return {}
+        procs = self.app.last.observations.snapshot.procs if self.app.last is not None else {}
         labels = {demo.identity: f"demo-{demo.recipe} · {demo.name} demo, {demo.role} (sandbox)"
-                  for demo in self.sandbox.demos()}
+                  for demo in self.sandbox.demos() if not _exec_d(procs.get(demo.pid), demo)}
         if self.sandbox.supervisor_identity is not None:
             labels[self.sandbox.supervisor_identity] = "pw-sandbox · the sandbox supervisor, a child subreaper"
         return labels
@@ -146,3 +148,9 @@ class SandboxController:
     def _is_stopped(self, demo: Demo) -> bool:
         proc = (self.app.procs() or {}).get(demo.pid)
         return proc is not None and proc.start_ticks == demo.start_ticks and proc.state == "T"
+
+
+def _exec_d(proc: ProcInfo | None, demo: Demo) -> bool:
+    """The demo process now runs another program: its name is no longer one the sandbox gave (demo-...)."""
+    return (proc is not None and proc.identity == demo.identity and not proc.name.startswith("demo-")
+            and not proc.kernel_thread and proc.state != "Z")
