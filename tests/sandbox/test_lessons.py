@@ -1,7 +1,7 @@
 """The tutorial's lessons in real processes, table-driven: each demo's processes show the STAT `ps` prints, and
-its story events arrive with the right values. All demos are spawned at once in one sandbox (the slow ones, a
-2 s linger or a 3 s child, then overlap), their STAT is read as soon as they are in place, and each row of the
-table is then checked on what was recorded.
+its story events arrive with the right values. All demos run together in one sandbox (the slow ones, a 2 s
+linger, a 3 s child, 4 s of busy loops, then overlap); each one's STAT is read as soon as it is in place, and each
+row of the table is then checked on what was recorded.
 
 Every identity the sandbox reports is tracked and must be gone at the end (killed by identity if not, then fail).
 """
@@ -218,10 +218,10 @@ def lessons():
     log = Log()
     sb = Sandbox(on_event=log)
     try:
-        mains = {key: sb.spawn(key) for key in LESSON_KEYS}
-        SEEN.add(sb.supervisor_identity)
         result = {}
-        for key, main in mains.items():
+        for key in LESSON_KEYS:  # each one's STAT is read as soon as it is in place: some change within seconds
+            main = sb.spawn(key)
+            SEEN.add(sb.supervisor_identity)
             group = [d for d in sb.demos() if d.group == main.group]
             SEEN.update(d.identity for d in group)
             row = TABLE[key]
