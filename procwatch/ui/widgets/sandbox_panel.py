@@ -27,7 +27,7 @@ class SandboxPanel(Vertical):
     SandboxPanel > .title { text-style: bold; width: 100%; height: 3; }
     SandboxPanel > #recipes { height: 9; border: none; }
     SandboxPanel > #demos { height: 8; }
-    SandboxPanel > #snippet { height: auto; max-height: 14; display: none; color: $text; }
+    SandboxPanel > #snippet { height: auto; max-height: 35%; display: none; color: $text; }
     SandboxPanel > #snippet.shown { display: block; }
     SandboxPanel > #narration { height: 1fr; border-top: solid $primary-darken-2; }
     SandboxPanel > .hint { color: $text-muted; }
