@@ -372,3 +372,29 @@ def test_every_story_event_crosses_the_pipe_intact():
         assert wire.decode(line) == event == wire.decode_report(line)  # from a demo, and forwarded to procwatch
     long = wire.OutputRead(1, 2, "stdout", "x" * 10_000)  # a child's output is clipped to fit one line
     assert len(wire.decode(wire.encode(long)).text) == wire.MAX_TEXT
+
+
+def test_zombies_whose_parent_exits_are_adopted_and_reaped_by_the_subreaper(lessons):
+    sb, log, _ = lessons
+    parent = sb.spawn("zombies")
+    zombies = [d for d in sb.demos() if d.group == parent.group and d.role == "child"]
+    SEEN.update({parent.identity, *(z.identity for z in zombies)})
+    sb.parent_exit(parent.pid, parent.start_ticks)
+    assert poll(lambda: not any(alive(d.identity) for d in (parent, *zombies)), 3.0)
+
+    def reaped() -> set:
+        return {s.pid for s in log.all() if isinstance(s, wire.SupervisorReaped) and s.was_zombie
+                and s.adopted_from == parent.pid}
+
+    assert poll(lambda: reaped() == {z.pid for z in zombies}, 3.0), reaped()
+
+
+def test_the_orphan_adopted_by_init_is_still_the_sandbox_s_to_kill(lessons):
+    """Outside the supervisor's subtree, the orphan is killed by identity (pidfd), and its end is noticed through
+    a pidfd although init, not the supervisor, reaps it."""
+    sb, _, _ = lessons
+    (orphan,) = [d for d in sb.demos() if d.recipe == "init-orphan"]
+    assert ppid_of(orphan.pid) not in {sb.supervisor_pid, None}
+    sb.kill(orphan.pid, orphan.start_ticks)
+    assert poll(lambda: not running(orphan.identity), 1.0)
+    assert poll(lambda: orphan not in sb.demos(), 2.0)
