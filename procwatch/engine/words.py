@@ -347,9 +347,7 @@ def _safety_net(e) -> str:
     if e.net == "pdeathsig":
         return (f"{e.pid} died with its parent {e.parent}: its death signal (PR_SET_PDEATHSIG) fired, a safety net "
                 f"of the sandbox; processes are otherwise independent")
-    if e.net == "timer":
-        return f"{e.pid} ended by its self-destruct timer (SIGALRM), a safety net of the sandbox"
-    return f"{e.pid} ended because the sandbox supervisor went away (its lifeline pipe closed), a safety net"
+    return f"{e.pid} ended by its self-destruct timer (SIGALRM), a safety net of the sandbox"
 
 
 def _demo_started(e) -> str:

@@ -418,8 +418,9 @@ class SupervisorReaped(NamedTuple):
 
 
 class SafetyNet(NamedTuple):
-    """A safety net acted: "pdeathsig" (a demo died with its parent), "timer" (its self-destruct alarm fired),
-    "lifeline" (an orphan above the sandbox ended when the supervisor went away)."""
+    """A safety net acted: "pdeathsig" (a demo died with its parent: its death signal), "timer" (its
+    self-destruct alarm fired). The subreaper's own net is SupervisorReaped with adopted_from; the supervisor's
+    death is SupervisorDied."""
 
     net: str
     pid: int
