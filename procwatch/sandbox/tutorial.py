@@ -503,11 +503,12 @@ def demo_cores(ctx: Ctx) -> None:
             on_cpu, waiting = _schedstat(pid)
             ctx.tell(wire.CpuShare(pid, _last_cpu(pid), on_cpu - before[pid][0], waiting - before[pid][1],
                                    BUSY_SECONDS))
-    for pid in kids:
+    for pid in kids:  # the lesson is over: the parent ends its busy children
         try:
             os.kill(pid, signal.SIGKILL)  # our own child, not yet reaped: the pid cannot have been reused
         except ProcessLookupError:
-            pass
+            continue
+        ctx.tell(wire.SignalSent(me, pid, "SIGKILL"))
     for pid in kids:
         got, status = os.waitpid(pid, 0)
         ctx.gone(got, status)
