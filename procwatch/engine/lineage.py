@@ -192,9 +192,10 @@ class Lineage:
                     memory.state = p.state
                 last = memory.last
                 if last is not p:  # the collector reuses an unchanged record: nothing below can differ
-                    # exec: a new program (comm and command line both change); a kernel thread renaming itself
-                    # for each work item (kworker) or a process setting its own title is not one
-                    if last.name != p.name and last.argv != p.argv and p.argv and not p.kernel_thread:
+                    # exec: a new program (comm and command line both change; mid-exec the new comm can show
+                    # before the new command line, which reads empty then). A kernel thread renaming itself for
+                    # each work item (kworker) or a process renaming itself (prctl) is not one.
+                    if last.name != p.name and last.argv != p.argv and not p.kernel_thread and p.state != "Z":
                         events.append(Exec(now, identity, last.name, p.name))
                     if last.threads != p.threads and p.state != "Z" and last.state != "Z":
                         events.append(ThreadsChanged(now, identity, last.threads, p.threads))

@@ -20,6 +20,7 @@ from support.procs import REPO, alive, ppid_of, proc_stat, signalled
 
 from procwatch.engine import procfs
 from procwatch.sandbox import RECIPES
+from procwatch.sandbox.recipes import LESSON_KEYS
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux only")
 
@@ -171,6 +172,33 @@ def test_nothing_left_however_procwatch_ends(how):
         if how in ("close", "kill-supervisor"):  # the owner lives on and knows the sandbox is gone
             owner.send("status")
             assert owner.read() == {"supervisor": None, "demos": 0}
+    finally:
+        owner.end()
+
+
+@pytest.mark.parametrize("how", ["close", "SIGKILL", "kill-supervisor"])
+def test_no_lesson_outlives_procwatch(how):
+    """The tutorial's demos too: the orphan adopted by init (outside the supervisor's subtree) included. While the
+    supervisor lives it kills that orphan by identity; once the supervisor is gone, the orphan's lifeline pipe
+    ends it. Nothing runs 3 s after procwatch's end."""
+    owner = Owner({"recipes": list(LESSON_KEYS)})
+    try:
+        report = owner.read()
+        ids = identities(report)
+        assert not report["refused"], report["refused"]
+        assert report["stat"] == {key: RECIPES[key].stat_shown for key in LESSON_KEYS}, report["stat"]
+        orphan = next(tuple(i) for i in report["demos"] if ppid_of(i[0]) not in {pid for pid, _ in ids})
+        assert alive(orphan)  # adopted outside the sandbox, alive
+        if how == "close":
+            owner.send("close")
+            assert owner.read() == {"closed": True}
+        elif how == "kill-supervisor":
+            assert signalled(*tuple(report["supervisor"]), signal.SIGKILL)
+        else:
+            owner.proc.send_signal(signal.SIGKILL)
+            assert owner.proc.wait(timeout=5) == -signal.SIGKILL
+        assert wait_for(lambda: not any(alive(i) and not adopted_zombie(i, ids) for i in ids), 3.0), left(ids)
+        assert wait_for(lambda: not any(alive(i) for i in ids), 15.0), left(ids)
     finally:
         owner.end()
 
