@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from procwatch import __version__
+from procwatch import __version__, manual, settings
 from procwatch.engine.model import MAX_INTERVAL, MIN_INTERVAL
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS, ProcessFilter
@@ -59,6 +59,12 @@ def parse_states(value: str) -> frozenset[str]:
     return frozenset(value)
 
 
+def parse_sort(value: str) -> str:
+    if value not in SORT_CHOICES:
+        raise UsageError(f"--sort: {value!r} is not one of {', '.join(SORT_CHOICES)}")
+    return value
+
+
 def parse_interval(value: str) -> float:
     try:
         seconds = float(value)
@@ -70,40 +76,58 @@ def parse_interval(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The one parser: the config keys (procwatch.settings), the completion and the man page are made from it, so a
+    value is checked by its `type` wherever it comes from (a flag, the config file, the remembered state)."""
     parser = _Parser(prog="procwatch", description="Live process-state monitor: a process tree with decoded ps "
                      "STAT codes, zombies and orphans explained, and a sandbox of demo processes.")
     parser.add_argument("--version", action="version", version=f"procwatch {__version__}")
     parser.add_argument("--once", action="store_true", help="print the process tree once and exit (no TUI)")
     parser.add_argument("--json", action="store_true", help="with --once: print a JSON array, one object per process")
-    parser.add_argument("--user", metavar="NAME[,NAME]", help="show only processes of these users (names or uids)")
-    parser.add_argument("--state", metavar="LETTERS", help=f"show only processes in these states, e.g. Z or DZ "
-                        f"(letters from {STATE_LETTERS})")
+    parser.add_argument("--user", metavar="NAME[,NAME]", type=parse_users,
+                        help="show only processes of these users (names or uids)")
+    parser.add_argument("--state", metavar="LETTERS", type=parse_states, help=f"show only processes in these "
+                        f"states, e.g. Z or DZ (letters from {STATE_LETTERS})")
     parser.add_argument("--filter", metavar="TEXT", help="show only processes whose name, command line or pid "
                         "contains TEXT (case-insensitive)")
-    parser.add_argument("--sort", metavar="KEY", default="pid", help=f"sort siblings by {', '.join(SORT_CHOICES)}")
-    parser.add_argument("--interval", metavar="SECONDS", default="1", help="TUI refresh interval (default 1)")
+    parser.add_argument("--sort", metavar="KEY", default="pid", type=parse_sort, choices=SORT_CHOICES,
+                        help=f"sort siblings by {', '.join(SORT_CHOICES)}")
+    parser.add_argument("--interval", metavar="SECONDS", default="1", type=parse_interval,
+                        help="TUI refresh interval (default 1)")
     parser.add_argument("--theme", metavar="NAME", help="TUI colour theme (any Textual theme, e.g. textual-light)")
-    parser.add_argument("--no-sandbox", action="store_true", help="disable the sandbox of demo processes")
+    parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True,
+                        help="the sandbox of demo processes (on by default; --no-sandbox turns it off)")
+    parser.add_argument("--kernel-threads", action=argparse.BooleanOptionalAction, default=False,
+                        help="TUI: show kernel threads (hidden by default, as htop does; K toggles them)")
+    parser.add_argument("--readonly", action=argparse.BooleanOptionalAction, default=False,
+                        help="TUI: send no signal, start no sandbox (for shared screens and --web)")
+    settings.add_arguments(parser)
+    manual.add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
-        if args.sort not in SORT_CHOICES:
-            raise UsageError(f"--sort: {args.sort!r} is not one of {', '.join(SORT_CHOICES)}")
+        args = parser.parse_args(argv)
         if args.json and not args.once:
             raise UsageError("--json goes with --once")
         if args.once and args.theme is not None:
             raise UsageError("--theme is for the TUI; --once prints plain text")
-        process_filter = ProcessFilter(
-            users=parse_users(args.user) if args.user is not None else frozenset(),
-            states=parse_states(args.state) if args.state is not None else frozenset(),
-            text=args.filter or "",
-        )
-        interval = parse_interval(args.interval)
+        if manual.wanted(args):
+            sys.stdout.write(manual.generate(parser, args))
+            return 0
+        chosen = settings.resolve(parser, argv, args, remember=not (args.once or args.print_config))
+        args = chosen.args
+        if args.print_config:
+            sys.stdout.write(settings.render(parser, chosen))
+            return 0
+        process_filter = ProcessFilter(users=args.user or frozenset(), states=args.state or frozenset(),
+                                       text=args.filter or "")
     except UsageError as error:
         print(f"procwatch: {error} (see procwatch --help)", file=sys.stderr)
+        return 2
+    except settings.SettingsError as error:
+        print(f"procwatch: {error}", file=sys.stderr)
         return 2
     if args.once:
         from procwatch.report import run_once
@@ -121,5 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     from procwatch.ui.launcher import run_app
 
-    return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,
-                   sandbox=not args.no_sandbox)
+    return run_app(process_filter=process_filter, interval=args.interval, sort=args.sort, theme=args.theme,
+                   sandbox=args.sandbox, hide_kernel=not args.kernel_threads, readonly=args.readonly,
+                   keymap=chosen.keymap, state=chosen.state, remembered=chosen.remembered, notices=chosen.notices,
+                   theme_origin=chosen.origins.get("theme"))

@@ -8,10 +8,22 @@ from __future__ import annotations
 import os
 import sys
 
+import pytest
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [TESTS, os.path.join(os.path.dirname(TESTS), "screenshots")]  # support.*, and scenes (one table)
 
 pytest_plugins = ["support.children"]  # the `children` and `no_leftover_children` fixtures
+
+
+@pytest.fixture(autouse=True)
+def no_user_settings(tmp_path_factory, monkeypatch):
+    """Keep the user's own config and remembered state out of every test (and every procwatch a test starts:
+    subprocesses inherit the environment), and never write theirs."""
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    return home
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -255,3 +255,26 @@ FOREIGN_PROC_NOTE = "/proc belongs to another PID namespace: signals and the san
 
 def hidepid_note(mode: str) -> str:
     return f"/proc is mounted hidepid={mode}: only your own processes are visible"
+
+
+# ---- settings, remembered state, read-only (config helper) ---------------------------------------------------------
+
+def state_unusable(path: str, reason: str, aside: str | None, rename_error: str | None) -> str:
+    """A damaged or unreadable state file: procwatch starts from its defaults and says what it did."""
+    if aside is not None:
+        return f"remembered settings in {path} were unusable ({reason}); set aside as {aside}, starting afresh"
+    return f"remembered settings in {path} were unusable ({reason}) and could not be set aside ({rename_error})"
+
+
+def state_not_saved(path: str, reason: str) -> str:
+    return f"could not remember your choices in {path}: {reason}"
+
+
+def remembered_theme_gone(theme: str) -> str:
+    return f"the remembered theme {theme!r} no longer exists; using the default"
+
+
+READONLY_MARK = "READ-ONLY"
+READONLY_SIGNAL = "read-only (--readonly): procwatch sends no signal"
+READONLY_SANDBOX = "read-only (--readonly): the sandbox is off"
+SANDBOX_OFF = "the sandbox is disabled (--no-sandbox)"

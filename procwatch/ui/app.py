@@ -22,6 +22,7 @@ from procwatch.engine.procfs import SignalRefused, identity_of, signal_process
 from procwatch.engine.tree import ProcessFilter, children_map
 from procwatch.sandbox import Sandbox
 from procwatch.ui.keys import APP_KEYS, bindings
+from procwatch.ui.memory import Memory
 from procwatch.ui.messages import SandboxNews, SnapshotReady, SweepFailed
 from procwatch.ui.palette import ProcwatchCommands
 from procwatch.ui.sandbox_controller import SandboxController
@@ -46,9 +47,15 @@ class ProcwatchApp(App[int]):
     BINDINGS = bindings(APP_KEYS)
 
     def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None,
-                 sandbox: bool = True) -> None:
+                 sandbox: bool = True, readonly: bool = False, keymap: dict[str, str] | None = None,
+                 memory: Memory | None = None) -> None:
         super().__init__()
-        self.sandbox_controller = SandboxController(self, sandbox)
+        self.readonly = readonly  # no signal, no sandbox: said by the keys that would act, shown in the summary
+        self.sandbox_controller = SandboxController(
+            self, sandbox and not readonly, words.READONLY_SANDBOX if readonly else words.SANDBOX_OFF)
+        self.keymap = keymap or {}
+        self.memory = memory or Memory()
+        self.memory_notice: str | None = None
         self.details_wanted = True
         self.collector = collector
         self.interval = interval
@@ -69,6 +76,9 @@ class ProcwatchApp(App[int]):
     def on_mount(self) -> None:
         if self.initial_theme:
             self.theme = self.initial_theme
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        self.memory.start(self)
         self._show_filter()
         self.query_one(ProcessTable).focus()
         self._place_details()
@@ -76,6 +86,7 @@ class ProcwatchApp(App[int]):
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # hand back what on_snapshot_ready froze (matters where apps come and go: the tests)
+        self.memory_notice = self.memory.save(self)
         self.poller.stop()
         self.sandbox_controller.close()
 
@@ -136,8 +147,9 @@ class ProcwatchApp(App[int]):
             if self.sandbox is not None:
                 self.sandbox_controller.show(dict(update.observations.snapshot.procs))
                 table.labels = self.sandbox_controller.labels()
-            self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval))
+            self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval, self.readonly))
         if first:
+            self.memory.restore_collapsed(self, dict(update.observations.snapshot.procs))
             # Move everything alive now (Textual's widgets, styles, caches: ~100k objects) out of the cyclic GC's
             # reach. Measured at 10,000 processes: full collections 52 -> 15-26 ms, the largest UI stall 57 -> 18-30
             # ms. Refcounting still frees these objects; only cyclic garbage among them would stay.
@@ -235,7 +247,7 @@ class ProcwatchApp(App[int]):
         if not self.poller.paused:
             self.poller.refresh_now()
         if self.last:
-            self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval))
+            self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval, self.readonly))
 
     def action_interval(self, step: int) -> None:
         index = min(range(len(INTERVAL_STEPS)), key=lambda i: abs(INTERVAL_STEPS[i] - self.interval))
@@ -274,6 +286,9 @@ class ProcwatchApp(App[int]):
             self.say(f"no process {pid} in the current view", severity="warning")
 
     def action_signal(self) -> None:
+        if self.readonly:
+            self.say(words.READONLY_SIGNAL, severity="warning")
+            return
         proc = self.query_one(ProcessTable).selected
         if proc is not None:
             self.push_screen(SignalScreen(proc, self._signal_warnings(proc)), partial(self._send_signal, proc))
@@ -319,6 +334,8 @@ class ProcwatchApp(App[int]):
 
 
 def make_app(collector: Collector | None = None, process_filter: ProcessFilter = ProcessFilter(),
-             interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True) -> ProcwatchApp:
-    view = View(process_filter=process_filter, sort=sort)
-    return ProcwatchApp(collector or make_collector(), view, interval, theme, sandbox)
+             interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True,
+             hide_kernel: bool = False, readonly: bool = False, keymap: dict[str, str] | None = None,
+             memory: Memory | None = None) -> ProcwatchApp:
+    view = View(process_filter=process_filter, sort=sort, hide_kernel=hide_kernel)
+    return ProcwatchApp(collector or make_collector(), view, interval, theme, sandbox, readonly, keymap, memory)

@@ -3,9 +3,10 @@ made from these tables. Each binding has an id, so a keymap (`App.set_keymap`) c
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from textual.binding import Binding
+if TYPE_CHECKING:  # the ids and keys are read without Textual too: the config check runs for --once
+    from textual.binding import Binding
 
 
 class Key(NamedTuple):
@@ -20,6 +21,8 @@ class Key(NamedTuple):
 
 
 def binding(key: Key) -> Binding:
+    from textual.binding import Binding
+
     return Binding(key.keys, key.action, key.label, show=key.footer, priority=key.priority, id=key.id)
 
 

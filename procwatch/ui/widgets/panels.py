@@ -18,6 +18,7 @@ from procwatch.engine.procfs import read_wchan
 from procwatch.engine.stat import format_stat
 from procwatch.engine.tree import ProcessFilter
 from procwatch.engine.words import (
+    READONLY_MARK,
     describe_stat,
     explain_orphan,
     format_bytes,
@@ -32,7 +33,7 @@ from procwatch.engine.words import (
 from procwatch.view.poller import Update
 
 
-def summary_text(update: Update, paused: bool, interval: float) -> Text:
+def summary_text(update: Update, paused: bool, interval: float, readonly: bool = False) -> Text:
     snapshot = update.observations.snapshot
     counts, threads = update.facts.state_counts, update.facts.threads
     zombies = sum(1 for z in update.observations.zombies.values() if not z.threads_alive)
@@ -48,6 +49,8 @@ def summary_text(update: Update, paused: bool, interval: float) -> Text:
     text.append(f"sweep {snapshot.sweep_seconds * 1000:.0f} ms")
     if paused:
         text.append("  PAUSED", style="reverse bold")
+    if readonly:
+        text.append(f"  {READONLY_MARK}", style="reverse bold")
     return text
 
 
