@@ -256,7 +256,9 @@ _HEADER = re.compile(rf"^\s*\[\s*({_PART}(?:\s*\.\s*{_PART})*)\s*\]")
 
 
 def _parts(dotted: str) -> tuple[str, ...]:
-    return tuple(part.strip().strip("\"'") for part in re.findall(_PART, dotted))
+    """The parts of a dotted key; a quoted "app.quit" is split too: in [keymap] it names what app.quit names."""
+    quoted = (part.strip().strip("\"'") for part in re.findall(_PART, dotted))
+    return tuple(piece for part in quoted for piece in part.split("."))
 
 
 class _KeyLines:
@@ -279,9 +281,7 @@ class _KeyLines:
         for length in range(len(parts), 0, -1):  # the key, else the table that holds it
             if parts[:length] in self.found:
                 return self.found[parts[:length]]
-        # A dotted id written as one quoted key under [keymap]: ("keymap", "app.quit")
-        joined = (parts[0], ".".join(parts[1:]))
-        return self.found.get(joined, 1)
+        return 1
 
 
 def _key_on_line(text: str, number: int) -> str | None:
@@ -313,6 +313,7 @@ def resolve(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
     if args.config is not None and args.no_config:
         raise SettingsError("--config and --no-config exclude each other")
     table = settings_of(parser)
+    given = _given(parser, argv)  # before set_defaults below: the parser would count those as given
     chosen = Chosen(args=args)
     defaults: dict[str, Any] = {}
     if remember:
@@ -340,7 +341,6 @@ def resolve(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
     if defaults:
         parser.set_defaults(**defaults)
         chosen.args = parser.parse_args(argv)
-    given = _given(parser, argv)
     for setting in table.values():
         if setting.dest in given:
             chosen.origins[setting.dest] = "flag"
