@@ -38,6 +38,9 @@ def summary_text(update: Update, paused: bool, interval: float, readonly: bool =
     counts, threads = update.facts.state_counts, update.facts.threads
     zombies = sum(1 for z in update.observations.zombies.values() if not z.threads_alive)
     text = Text()
+    if readonly:  # first: it must show on the narrowest terminal
+        text.append(READONLY_MARK, style="reverse bold")
+        text.append("  ")
     text.append(f"{len(snapshot)} processes, {threads} threads  ", style="bold")
     text.append(f"zombies {zombies}  orphans {len(update.observations.orphans)}  ",
                 style="bold" if zombies or update.observations.orphans else "")
@@ -49,8 +52,6 @@ def summary_text(update: Update, paused: bool, interval: float, readonly: bool =
     text.append(f"sweep {snapshot.sweep_seconds * 1000:.0f} ms")
     if paused:
         text.append("  PAUSED", style="reverse bold")
-    if readonly:
-        text.append(f"  {READONLY_MARK}", style="reverse bold")
     return text
 
 
