@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -159,3 +160,12 @@ def test_kernel_threads_are_hidden_by_default_in_the_tui_and_flags_say_otherwise
     chosen = settings.resolve(parser, ["--no-readonly"], parser.parse_args(["--no-readonly"]), remember=False)
     assert (chosen.args.kernel_threads, chosen.args.readonly) == (True, False)
     assert chosen.origins["readonly"] == "flag" and chosen.origins["kernel_threads"].endswith("config.toml:1")
+
+
+def test_the_readme_example_config_is_accepted(tmp_path):
+    readme = (pathlib.Path(REPO) / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "config.toml").write_text(example)
+    result = run("--config", str(tmp_path / "config.toml"), "--print-config")
+    assert result.returncode == 0, result.stderr
+    assert settings.tomllib.loads(result.stdout)["keymap"]["table.up"] == "k,up"
