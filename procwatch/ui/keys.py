@@ -3,6 +3,7 @@ made from these tables. Each binding has an id, so a keymap (`App.set_keymap`) c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # the ids and keys are read without Textual too: the config check runs for --once
@@ -97,12 +98,15 @@ def sandbox_hint() -> str:
     return "  ".join(f"{key.shown} {key.label}" for key in SANDBOX_KEYS)
 
 
-def help_rows() -> list[tuple[str, str]]:
-    """(key as written, what it does) for the help screen, grouped, with ctrl+c folded into q."""
+def help_rows(keymap: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """(key as written, what it does) for the help screen, grouped, with ctrl+c folded into q. A key moved by the
+    user's keymap is shown as they wrote it."""
+    keymap = keymap or {}
     rows: list[tuple[str, str]] = []
     for title, keys in GROUPS:
         rows.append((title, ""))
-        rows += [(key.shown, key.help) for key in keys if key.id != "app.interrupt"]
+        rows += [(keymap[key.id].replace(",", " ") if key.id in keymap else key.shown, key.help)
+                 for key in keys if key.id != "app.interrupt"]
     rows.append(("Elsewhere", ""))
     rows += list(OTHER_HELP)
     return rows
