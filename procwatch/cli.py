@@ -14,6 +14,7 @@ from procwatch import __version__, manual, settings
 from procwatch.engine.model import MAX_INTERVAL, MIN_INTERVAL
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS, ProcessFilter
+from procwatch.ui.web import served_session  # no Textual: an environment variable
 
 SORT_CHOICES = tuple(SORT_KEYS)
 
@@ -65,6 +66,14 @@ def parse_sort(value: str) -> str:
     return value
 
 
+def parse_bind(value: str) -> tuple[str, int]:
+    host, colon, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # [::1]:8000
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--bind: {value!r} is not HOST:PORT, e.g. 127.0.0.1:8000")
+    return host, int(port)
+
+
 def parse_interval(value: str) -> float:
     try:
         seconds = float(value)
@@ -100,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="TUI: show kernel threads (hidden by default, as htop does; K toggles them)")
     parser.add_argument("--readonly", action=argparse.BooleanOptionalAction, default=False,
                         help="TUI: send no signal, start no sandbox (for shared screens and --web)")
+    parser.add_argument("--web", action="store_true", help="serve the TUI to web browsers (textual-serve: pip "
+                        "install 'procwatch-tui[web]'); read-only unless --no-readonly is given")
+    parser.add_argument("--bind", metavar="HOST:PORT", default="127.0.0.1:8000", type=parse_bind,
+                        help="with --web: where to listen (default 127.0.0.1:8000, this machine only)")
     settings.add_arguments(parser)
     manual.add_arguments(parser)
     return parser
@@ -113,10 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--json goes with --once")
         if args.once and args.theme is not None:
             raise UsageError("--theme is for the TUI; --once prints plain text")
+        if args.web and args.once:
+            raise UsageError("--web serves the TUI; --once prints plain text")
         if manual.wanted(args):
             sys.stdout.write(manual.generate(parser, args))
             return 0
-        chosen = settings.resolve(parser, argv, args, remember=not (args.once or args.print_config))
+        # A tab of --web remembers nothing: a visitor's theme is not the owner's.
+        chosen = settings.resolve(parser, argv, args, remember=not (args.once or args.print_config or served_session()))
         args = chosen.args
         if args.print_config:
             sys.stdout.write(settings.render(parser, chosen))
@@ -143,6 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _silence_stdout()
             print(f"procwatch: cannot write the output: {error.strerror or error}", file=sys.stderr)
             return 1
+    if args.web and not served_session():
+        from procwatch.ui.web import serve
+
+        # Read-only unless the command line itself said --no-readonly (a config's default does not count).
+        explicit_no = chosen.origins.get("readonly") == "flag" and not args.readonly
+        host, port = args.bind
+        return serve(host, port, sys.argv[1:] if argv is None else argv, readonly=not explicit_no)
     from procwatch.ui.launcher import run_app
 
     return run_app(process_filter=process_filter, interval=args.interval, sort=args.sort, theme=args.theme,

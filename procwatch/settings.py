@@ -33,7 +33,7 @@ else:  # Python 3.10 has no tomllib: the `tomli` backport (the same code) is a d
 
 CONFIG_FILE = "config.toml"
 # Flags that say what to do this time (a command), not how procwatch should be: no config key.
-NOT_SETTINGS = frozenset({"help", "version", "once", "json", "config", "no_config", "print_config", "print_completion",
+NOT_SETTINGS = frozenset({"help", "version", "once", "json", "web", "config", "no_config", "print_config", "print_completion",
                           "print_man"})
 # Keys the TUI remembers when the user changes them at run time (only those the parser has are used).
 REMEMBERED = ("theme", "sort", "interval", "kernel-threads", "columns")

@@ -21,7 +21,7 @@ RULES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "engine": (frozenset({"engine"}), frozenset()),
     "sandbox": (frozenset({"engine", "sandbox"}), frozenset()),
     "view": (frozenset({"engine", "view"}), frozenset({"rich", "psutil"})),
-    "ui": (frozenset({"engine", "view", "ui", "sandbox"}), frozenset({"rich", "textual"})),
+    "ui": (frozenset({"engine", "view", "ui", "sandbox"}), frozenset({"rich", "textual", "textual_serve"})),
     # the package's top level: the CLI, the --once report, __main__; Textual only through procwatch.ui
     # (tomli: Python 3.10's stand-in for tomllib, in procwatch.settings)
     "": (frozenset({"engine", "view", "ui", "report", "cli", "settings", "manual"}), frozenset({"tomli"})),

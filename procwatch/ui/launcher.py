@@ -17,6 +17,7 @@ from procwatch.engine.state import StateFile
 from procwatch.engine.tree import ProcessFilter
 from procwatch.ui.app import ProcwatchApp, make_app
 from procwatch.ui.memory import Memory
+from procwatch.ui.web import served_session
 
 
 class _ExitOnSignals:
@@ -77,6 +78,8 @@ class _TerminalWatch:
 
 
 def _terminal_missing() -> str | None:
+    if served_session():  # a browser tab of --web: Textual's web driver talks over pipes, by design
+        return None
     for name, stream in (("standard input", sys.stdin), ("standard output", sys.stdout)):
         if stream is None or not stream.isatty():
             return f"{name} is not one"
