@@ -344,7 +344,9 @@ def resolve(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
     for setting in table.values():
         if setting.dest in given:
             chosen.origins[setting.dest] = "flag"
-            chosen.raw[setting.key] = given[setting.dest]
+            # A flag's text ("2") would print as a string: a number prints as the number the flag gave.
+            number = setting.kind == "number"
+            chosen.raw[setting.key] = getattr(chosen.args, setting.dest) if number else given[setting.dest]
     return chosen
 
 

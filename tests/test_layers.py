@@ -23,8 +23,8 @@ RULES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "view": (frozenset({"engine", "view"}), frozenset({"rich", "psutil"})),
     "ui": (frozenset({"engine", "view", "ui", "sandbox"}), frozenset({"rich", "textual", "textual_serve"})),
     # the package's top level: the CLI, the --once report, __main__; Textual only through procwatch.ui
-    # (tomli: Python 3.10's stand-in for tomllib, in procwatch.settings)
-    "": (frozenset({"engine", "view", "ui", "report", "cli", "settings", "manual"}), frozenset({"tomli"})),
+    # tomli: Python 3.10's stand-in for tomllib (standard from 3.11, unknown to 3.10's stdlib list), in settings
+    "": (frozenset({"engine", "view", "ui", "report", "cli", "settings", "manual"}), frozenset({"tomli", "tomllib"})),
 }
 
 

@@ -133,9 +133,9 @@ def test_print_config_prints_a_file_that_reads_back_the_same(tmp_path):
 
     write_config('interval = 2.5\nuser = ["root"]\ntheme = "textual-light"\nsandbox = false\n'
                  '[keymap.app]\nhelp = "f1"\n')
-    printed = run("--print-config", "--sort", "mem").stdout
+    printed = run("--print-config", "--sort", "mem", "--interval", "3").stdout
     data = settings.tomllib.loads(printed)
-    assert data == {"interval": 2.5, "user": ["root"], "theme": "textual-light", "sandbox": False, "sort": "mem",
+    assert data == {"interval": 3.0, "user": ["root"], "theme": "textual-light", "sandbox": False, "sort": "mem",
                     "keymap": {"app.help": "f1"}}
     copy = tmp_path / "copy.toml"
     copy.write_text(printed)
