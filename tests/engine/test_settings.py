@@ -99,13 +99,22 @@ BAD = [  # (file, line, what the message names)
 
 
 @pytest.mark.parametrize(("text", "line", "message"), BAD, ids=[b[2].split(":")[0] + f"-{i}" for i, b in enumerate(BAD)])
-@pytest.mark.parametrize("mode", ["--once", "--print-config"])
-def test_a_bad_file_gets_one_line_naming_file_line_and_key_and_status_2(text, line, message, mode):
+def test_a_bad_file_gets_one_line_naming_file_line_and_key_and_status_2(text, line, message, capsys):
+    from procwatch.cli import main
+
     path = write_config(text)
-    result = run(mode)
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.startswith(f"procwatch: {path}:{line}: {message}"), result.stderr
+    assert main(["--print-config"]) == 2  # in this process: quick; the same path as every mode
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"procwatch: {path}:{line}: {message}"), err
+
+
+def test_a_bad_file_stops_the_real_program_in_one_line_too():
+    path = write_config('[keymap]\n"table.up" = "k,up"\n')
+    for mode in ("--once", "--once --json", ""):
+        result = run(*mode.split())
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr == f"procwatch: {path}:2: keymap.table.up: key 'k' is already bound to app.signal\n"
 
 
 def test_an_unreadable_or_missing_file_named_by_config_is_one_line_too(tmp_path):
