@@ -131,8 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if manual.wanted(args):
             sys.stdout.write(manual.generate(parser, args))
             return 0
-        # A tab of --web remembers nothing: a visitor's theme is not the owner's.
-        chosen = settings.resolve(parser, argv, args, remember=not (args.once or args.print_config or served_session()))
+        # Only the TUI in a terminal remembers: not --once (scripts), not --web nor its tabs (a visitor's theme is
+        # not the owner's).
+        remember = not (args.once or args.print_config or args.web or served_session())
+        chosen = settings.resolve(parser, argv, args, remember=remember)
         args = chosen.args
         if args.print_config:
             sys.stdout.write(settings.render(parser, chosen))
