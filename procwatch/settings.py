@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings")
     group.add_argument("--config", metavar="PATH", help=f"read settings from PATH instead of "
                        f"$XDG_CONFIG_HOME/procwatch/{CONFIG_FILE} (~/.config/procwatch/{CONFIG_FILE})")
-    group.add_argument("--no-config", action="store_true", help="read no config file (the TUI still uses what it remembered)")
+    group.add_argument("--no-config", action="store_true",
+                       help="read no config file (the TUI still uses what it remembered)")
     group.add_argument("--print-config", action="store_true",
                        help="print the effective settings as a commented config file, and exit")
 
