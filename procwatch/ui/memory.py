@@ -15,9 +15,13 @@ if TYPE_CHECKING:
     from procwatch.ui.app import ProcwatchApp
 
 
+FOLD_KEY_LENGTH = 256  # characters of a command line kept: enough to tell services apart, and the file stays small
+
+
 def fold_key(proc: ProcInfo) -> str:
-    """What identifies a folded subtree across restarts: the command line ([name] for kernel threads)."""
-    return proc.cmdline or f"[{proc.name}]"
+    """What identifies a folded subtree across restarts: the command line ([name] for kernel threads). Processes
+    with the same command line fold together: a pid would not survive the restart at all."""
+    return (proc.cmdline or f"[{proc.name}]")[:FOLD_KEY_LENGTH]
 
 
 class Memory:
