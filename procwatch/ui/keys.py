@@ -93,9 +93,10 @@ GROUPS: tuple[tuple[str, tuple[Key, ...]], ...] = (
     ("Process tree", TABLE_KEYS), ("View", APP_KEYS), ("Sandbox (in the demo list)", SANDBOX_KEYS))
 
 
-def sandbox_hint() -> str:
-    """The one-line key hint under the sandbox's recipe list."""
-    return "  ".join(f"{key.shown} {key.label}" for key in SANDBOX_KEYS)
+def sandbox_hint(keymap: Mapping[str, str] | None = None) -> str:
+    """The one-line key hint under the sandbox's recipe list (with the keys the user's keymap moved)."""
+    keymap = keymap or {}
+    return "  ".join(f"{keymap.get(key.id, key.shown)} {key.label}" for key in SANDBOX_KEYS)
 
 
 def help_rows(keymap: Mapping[str, str] | None = None) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from procwatch.engine.fake import FakeCollector, demo_processes
 from procwatch.engine.state import StateFile, state_dir
 from procwatch.engine.tree import ProcessFilter
 from procwatch.ui.app import make_app
-from procwatch.ui.keys import help_rows
+from procwatch.ui.keys import help_rows, sandbox_hint
 from procwatch.ui.memory import Memory
 from procwatch.ui.widgets.panels import SummaryBar
 from procwatch.ui.widgets.screens import HelpScreen, SignalScreen
@@ -116,6 +116,7 @@ async def test_keymap_from_the_config_moves_a_binding(tmp_path):
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help on f1")
     assert ("f1", "this help, with the STAT legend") in help_rows(app.keymap)  # the help screen says so
+    assert sandbox_hint({"sandbox.reap": "W"}).startswith("W wait()")
 
 
 async def test_readonly_sends_no_signal_and_starts_no_sandbox():

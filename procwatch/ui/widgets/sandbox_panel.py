@@ -52,7 +52,7 @@ class SandboxPanel(Vertical):
         yield Label("Sandbox: real demo processes (Enter forks one)", classes="title", id="sandbox-title")
         yield OptionList(*[Option(Text(f"{r.stat_shown:<4} {r.name}"), id=key) for key, r in RECIPES.items()],
                          id="recipes")
-        yield Label(sandbox_hint(), classes="hint")
+        yield Label(sandbox_hint(getattr(self.app, "keymap", None)), classes="hint")
         table: DataTable[str] = DataTable(id="demos", cursor_type="row", zebra_stripes=False)
         table.add_columns("PID", "STAT", "role", "demo")
         yield table
