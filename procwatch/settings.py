@@ -29,7 +29,7 @@ from procwatch.engine.state import StateFile, state_dir
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10 has no tomllib: the `tomli` backport (the same code) is a dependency there only
-    import tomli as tomllib  # type: ignore[import-not-found]  # mypy checks as 3.10; CI runs 3.11
+    import tomli as tomllib
 
 CONFIG_FILE = "config.toml"
 # Flags that say what to do this time (a command), not how procwatch should be: no config key.
