@@ -18,8 +18,7 @@ def fake_proc(pid: int, ppid: int, name: str, argv: Sequence[str] = (), *, user:
         pid=pid, ppid=ppid, start_ticks=pid * 100 if start_ticks is None else start_ticks, uid=uid, user=user,
         state=state, nice=nice, threads=threads, session=pid if session is None else session,
         pgrp=pid if pgrp is None else pgrp, tpgid=tpgid, tty_nr=0, locked_kb=locked_kb, exit_code=exit_code,
-        rss=rss, cpu_ticks=round(cpu * age), cpu_percent=cpu,  # as if at cpu % all its life (ticks: 1/100 s)
-        name=name, argv=tuple(argv), kernel_thread=kernel_thread,
+        rss=rss, cpu_ticks=0, cpu_percent=cpu, name=name, argv=tuple(argv), kernel_thread=kernel_thread,
         started=FAKE_NOW - age,
     )
 

@@ -179,7 +179,28 @@ async def test_scroll_range_follows_the_rows_without_a_layout_of_the_screen():
         last = t.rows[-1].proc
         assert t.selected == last and f"{last.pid} " in shown_table(app)[-1]
         assert shown_table(app) == full_repaint(app)
-        source.current = snapshot_of(procs)  # fewer rows again: the range shrinks, the view stays valid
+        source.current = snapshot_of(procs)  # the extra processes end (shown a moment longer, as ended)
         await next_update(pilot, app)
-        assert t.scroll_y <= t.max_scroll_y and t.virtual_size.height == len(procs) + 1
+        assert t.scroll_y <= t.max_scroll_y and t.virtual_size.height == len(t.rows) + 1
+        assert shown_table(app) == full_repaint(app)
+
+
+async def test_a_clock_column_redraws_its_rows_at_every_refresh():
+    """ELAPSED moves with the clock, not with the process record: its rows are drawn again at every refresh."""
+    from procwatch.engine.columns import BY_NAME
+    from procwatch.engine.fake import FAKE_NOW
+
+    procs = demo_processes()
+    source = Source(procs)
+    app = make_app(source, sandbox=False)
+    async with app.run_test(size=SIZE) as pilot:
+        watch = await started(pilot, app)
+        t = table(app)
+        t.set_columns(tuple(BY_NAME[key] for key in ("pid", "elapsed", "command")))
+        await pilot.pause()
+        watch.reset()
+        source.current = snapshot_of(procs, taken_at=FAKE_NOW + 65)
+        await next_update(pilot, app)
+        visible = min(len(t.rows), t.scrollable_content_region.height - 1)
+        assert set(range(1, visible + 1)) <= set(watch.lines)
         assert shown_table(app) == full_repaint(app)

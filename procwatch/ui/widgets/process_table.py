@@ -13,18 +13,39 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from procwatch.engine.catalog import t
+from procwatch.engine.columns import BY_NAME, DEFAULT_TUI, Column, ColumnContext, mem_total_kb, renamed
 from procwatch.engine.escape import printable
+from procwatch.engine.history import NOTHING_RECENT, Recent
 from procwatch.engine.lineage import Observations
 from procwatch.engine.model import Identity, ProcInfo
-from procwatch.engine.stat import format_stat
-from procwatch.engine.tree import Row
-from procwatch.engine.words import format_bytes, format_cpu_time, markers
+from procwatch.engine.tree import Row, narrow_guide
+from procwatch.engine.words import comm_marker, markers, thread_marker
 from procwatch.ui.keys import TABLE_KEYS, bindings
 from procwatch.view.rows import COMMAND_LIMIT, RowFacts, fit_cells
 
-HEADER = f"{'PID':>7} {'USER':<8} {'STAT':<5} {'CPU%':>5} {'RSS':>6} {'TIME':>8}  COMMAND"
+DEFAULT_COLUMNS: tuple[Column, ...] = tuple(BY_NAME[key] for key in DEFAULT_TUI)
+
+
+def table_columns(columns: tuple[Column, ...]) -> tuple[Column, ...]:
+    """The columns drawn before the command, which the TUI always draws last: it carries the tree."""
+    return tuple(column for column in columns if column.key != "command")
+
+
+def header_line(columns: tuple[Column, ...]) -> str:
+    cells = [f"{c.header:>{c.width}}" if c.right else f"{c.header:<{c.width}}" for c in table_columns(columns)]
+    return " ".join(cells) + "  COMMAND"
+
+
+HEADER = header_line(DEFAULT_COLUMNS)
 COMMAND_COLUMN = len(HEADER) - len("COMMAND")
+# Table columns below which a row's markers go before its command, not after it, and the guides take one cell a
+# level: at 80 columns a learner still reads "‹zombie, exit 3›" in a deep tree.
+MARKERS_FIRST_BELOW = 120
 STRIP_CACHE_SIZE = 1000  # strips of recently drawn lines: a few screens, scrolled back and forth
+# Columns whose value is not all in the process record (the clock, or a /proc file read while drawing): a row
+# showing one is drawn again at every refresh.
+VOLATILE_COLUMNS = frozenset({"elapsed", "start", "wchan"})
 
 
 class ProcessTable(ScrollView, can_focus=True):
@@ -43,6 +64,8 @@ class ProcessTable(ScrollView, can_focus=True):
         "process-table--kernel",
         "process-table--guide",
         "process-table--marker",
+        "process-table--ended",
+        "process-table--new",
     }
 
     DEFAULT_CSS = """
@@ -60,6 +83,8 @@ class ProcessTable(ScrollView, can_focus=True):
     ProcessTable > .process-table--kernel { color: $text-muted; }
     ProcessTable > .process-table--guide { color: $text-muted; }
     ProcessTable > .process-table--marker { text-style: italic; }
+    ProcessTable > .process-table--ended { color: $text-disabled; text-style: strike; }
+    ProcessTable > .process-table--new { color: $success; text-style: bold; }
     """
 
     BINDINGS = bindings(TABLE_KEYS)
@@ -92,11 +117,28 @@ class ProcessTable(ScrollView, can_focus=True):
         self._cursor_proc: ProcInfo | None = None
         self.empty_message = ""  # shown when there are no rows
         self.labels: dict[Identity, str] = {}  # trusted words shown instead of a command line (sandbox demos)
+        self.recent = NOTHING_RECENT  # new for a moment / ended and still shown
+        self.procfs = "/proc"
+        self.thread_rows: frozenset[Identity] = frozenset()  # rows that are threads (the threads view)
+        self._mem_total_kb = 0
         # Repaint only what changed (see "partial repaint" below): strips by (line key, scroll_x, width), and
         # the key of what each screen line shows now.
         self._strips: LRUCache[tuple[Hashable, int, int], Strip] = LRUCache(STRIP_CACHE_SIZE)
         self._drawn: dict[int, Hashable] = {}
+        self._volatile = False
         self.rows_rendered = 0  # rows drawn from scratch (not from the strip cache): tests read it
+        self.set_columns(DEFAULT_COLUMNS)
+
+    def set_columns(self, columns: tuple[Column, ...]) -> None:
+        """Draw these columns (the command, with the tree, always comes last)."""
+        self.columns = table_columns(columns)
+        self.header = header_line(self.columns)
+        self.command_column = len(self.header) - len("COMMAND")
+        self._volatile = any(column.key in VOLATILE_COLUMNS for column in self.columns)
+        if any(column.key == "mem" for column in self.columns) and not self._mem_total_kb:
+            self._mem_total_kb = mem_total_kb(self.procfs)
+        if self.rows and self.observations is not None:
+            self.show(self.rows, self.observations)
 
     # -- data -----------------------------------------------------------------------------------------------
     @property
@@ -107,18 +149,20 @@ class ProcessTable(ScrollView, can_focus=True):
     def selected(self) -> ProcInfo | None:
         return self.rows[self.cursor_index].proc if self.rows else None
 
-    def show(self, rows: list[Row], observations: Observations, facts: RowFacts | None = None) -> None:
+    def show(self, rows: list[Row], observations: Observations, facts: RowFacts | None = None,
+             recent: Recent = NOTHING_RECENT) -> None:
         """Swap in new rows; keep the cursor on its process and that process at the same screen line.
         `facts` (index, widths) are computed off the UI thread by the poller; computed here when absent."""
         facts = facts or RowFacts.of(rows, observations)
         old_index = self.cursor_index
         screen_offset = old_index - round(self.scroll_y)
         previous = self._cursor_proc
-        self.rows, self.observations = rows, observations
+        self.rows, self.observations, self.recent = rows, observations, recent
         self._index = facts.index
-        if self.cursor not in self._index:
-            self._relocate_cursor(previous, observations, old_index)
-        self._set_virtual_size(Size(COMMAND_COLUMN + facts.command_width, len(rows) + 1))
+        ended = recent.ended.get(self.cursor[0]) if self.cursor is not None and recent.ended else None
+        if self.cursor not in self._index or (ended is not None and ended.proc.identity == self.cursor):
+            self._relocate_cursor(previous, observations, old_index)  # the cursor never rests on an ended row
+        self._set_virtual_size(Size(self.command_column + facts.command_width, len(rows) + 1))
         if rows:
             new_offset = self.cursor_index - screen_offset
             if new_offset != round(self.scroll_y):
@@ -140,11 +184,11 @@ class ProcessTable(ScrollView, can_focus=True):
         exited = alive is None or alive.identity != previous.identity
         target: ProcInfo | None = None
         pid = previous.ppid
-        for _ in range(64):  # nearest visible ancestor, bounded against ppid cycles
+        for _ in range(64):  # nearest visible ancestor still alive, bounded against ppid cycles
             ancestor = procs.get(pid)
             if ancestor is None:
                 break
-            if ancestor.identity in self._index:
+            if ancestor.identity in self._index and pid not in self.recent.ended:
                 target = ancestor
                 break
             pid = ancestor.ppid
@@ -224,27 +268,29 @@ class ProcessTable(ScrollView, can_focus=True):
         if 0 <= index < len(self.rows):
             row = self.rows[index]
             self._move_to(index)
-            on_guide = offset.x + round(self.scroll_x) < COMMAND_COLUMN + len(row.guide) + 2
-            if event.chain == 2 or (on_guide and offset.x + round(self.scroll_x) >= COMMAND_COLUMN):
+            on_guide = offset.x + round(self.scroll_x) < self.command_column + len(self._guide(row)) + 2
+            if event.chain == 2 or (on_guide and offset.x + round(self.scroll_x) >= self.command_column):
                 self._request_toggle(None)
 
     # -- partial repaint ------------------------------------------------------------------------------------
     # A screen line is drawn from its key: everything it shows apart from styles, scroll_x and width. A refresh
     # repaints only the lines whose key changed, and a strip is rendered only for a key not seen recently: on an
     # idle machine a refresh draws nothing (profile at ~100 processes: the whole-screen repaint and the layout
-    # pass before it were most of procwatch's CPU).
+    # pass before it were most of procwatch's CPU). Whatever _render_row reads must be in the key.
     def _line_key(self, y: int) -> Hashable:
         """What screen line y (0: the header) shows; equal keys draw equal strips."""
         if y == 0:
-            return HEADER
+            return self.header
         index = round(self.scroll_y) + y - 1
         if index >= len(self.rows):
             return ("empty", self.empty_message) if index == 0 and y == 1 and self.empty_message else ("blank",)
         row = self.rows[index]
         p = row.proc
-        words = tuple(markers(p, self.observations)) if self.observations else ()
-        return (p, row.guide, row.context, row.collapsed, row.hidden, index == self.cursor_index,
-                self.labels.get((p.pid, p.start_ticks)), self._row_style(row), words)  # all that _render_row reads
+        label, thread = self._label(p)
+        clock = self.observations.snapshot.taken_at if self._volatile and self.observations else None
+        return (p, row.guide, row.context, row.collapsed, row.hidden, index == self.cursor_index, label, thread,
+                self._row_style(row), tuple(self._words(row, label, thread)), self.size.width < MARKERS_FIRST_BELOW,
+                self.columns, clock)
 
     def _refresh_changed_lines(self) -> None:
         """Repaint the visible lines whose key differs from what is drawn there (none when nothing changed)."""
@@ -293,7 +339,7 @@ class ProcessTable(ScrollView, can_focus=True):
     def _draw_line(self, y: int, scroll_x: int, width: int) -> Strip:
         if y == 0:
             style = self.get_component_rich_style("process-table--header")
-            return Strip([Segment(HEADER, style)]).crop_extend(scroll_x, scroll_x + width, style)
+            return Strip([Segment(self.header, style)]).crop_extend(scroll_x, scroll_x + width, style)
         index = round(self.scroll_y) + y - 1
         base = self.rich_style
         if index >= len(self.rows):
@@ -305,9 +351,16 @@ class ProcessTable(ScrollView, can_focus=True):
         strip = self._render_row(self.rows[index], base, cursor)
         return strip.crop_extend(scroll_x, scroll_x + width, base + cursor if cursor else base)
 
+    def ended(self, p: ProcInfo) -> str | None:
+        """'exited' or 'reaped' for a process that is gone and still shown for a moment."""
+        ended = self.recent.ended.get(p.pid)
+        return ended.kind if ended is not None and ended.proc is p else None
+
     def _row_style(self, row: Row) -> str | None:
         p = row.proc
         observations = self.observations
+        if self.recent.ended and self.ended(p):
+            return "process-table--ended"
         if p.state == "Z":
             return "process-table--zombie"
         if observations is not None and p.pid in observations.unreaped:
@@ -324,7 +377,35 @@ class ProcessTable(ScrollView, can_focus=True):
             return "process-table--kernel"
         if p.state == "R":
             return "process-table--running"
+        if self.recent.new and p.identity in self.recent.new:
+            return "process-table--new"
         return None
+
+    def _label(self, p: ProcInfo) -> tuple[str | None, bool]:
+        """(the words shown instead of the command line, whether the row is a thread)."""
+        label = self.labels.get((p.pid, p.start_ticks))
+        thread = bool(self.thread_rows) and (p.pid, p.start_ticks) in self.thread_rows
+        return (printable(p.name) if thread else label), thread
+
+    def _words(self, row: Row, label: str | None, thread: bool) -> list[str]:
+        """The markers drawn with a row's command."""
+        p = row.proc
+        words = markers(p, self.observations) if self.observations else []
+        if thread:
+            words.insert(0, thread_marker())
+        elif label is None and renamed(p):
+            words.insert(0, comm_marker(printable(p.name)))
+        if row.context:
+            words.append(t("marker.context_short"))
+        ended = self.ended(p) if self.recent.ended else None
+        if ended is not None:
+            words = [t(f"marker.{ended}")]
+        elif self.recent.new and p.identity in self.recent.new:
+            words.append(t("marker.new"))
+        return words
+
+    def _guide(self, row: Row) -> str:
+        return narrow_guide(row.guide) if self.size.width < MARKERS_FIRST_BELOW else row.guide
 
     def _render_row(self, row: Row, base: Style, cursor: Style | None) -> Strip:
         p = row.proc
@@ -334,16 +415,27 @@ class ProcessTable(ScrollView, can_focus=True):
         if cursor is not None:  # the cursor's colours win over the state colours
             style, guide_style = style + cursor, guide_style + cursor
         marker_style = style + self.get_component_rich_style("process-table--marker")
-        command = self.labels.get((p.pid, p.start_ticks)) or printable(p.cmdline[:COMMAND_LIMIT])
-        cells = (f"{p.pid:>7} {fit_cells(p.user, 8)} {format_stat(p):<5} {p.cpu_percent:>5.1f} "
-                 f"{format_bytes(p.rss):>6} {format_cpu_time(p.cpu_ticks):>8}  ")
-        segments = [Segment(cells, style), Segment(row.guide, guide_style)]
+        if cursor is not None:  # the marker's component style carries a background: the cursor's must win
+            marker_style += cursor
+        now = self.observations.snapshot.taken_at if self.observations else p.started
+        label, thread = self._label(p)
+        command = label or printable(p.cmdline[:COMMAND_LIMIT])
+        context = ColumnContext(now, self._mem_total_kb, human=True, rates=True, proc=self.procfs)
+        cells = []
+        for column in self.columns:
+            value = column.value(p, context)
+            if column.right and value.isascii():
+                cells.append(f"{value[-column.width:]:>{column.width}}")
+            else:
+                cells.append(fit_cells(value, column.width))
+        segments = [Segment(" ".join(cells) + "  ", style), Segment(self._guide(row), guide_style)]
         if row.collapsed:
             segments.append(Segment(f"▸{row.hidden} ", marker_style))
-        segments.append(Segment(command, style))
-        words = markers(p, self.observations) if self.observations else []
-        if row.context:
-            words.append("context")
-        if words:
-            segments.append(Segment("  ‹" + "› ‹".join(words) + "›", marker_style))
+        words = self._words(row, label, thread)
+        if not words:
+            segments.append(Segment(command, style))
+        elif self.size.width < MARKERS_FIRST_BELOW:  # a narrow screen: the markers first, where they are seen
+            segments += [Segment("‹" + "› ‹".join(words) + "› ", marker_style), Segment(command, style)]
+        else:
+            segments += [Segment(command, style), Segment("  ‹" + "› ‹".join(words) + "›", marker_style)]
         return Strip(segments)
