@@ -134,9 +134,10 @@ def column_lines(rows: list[Row], names: str, observations: Observations, guides
     for row, cells in zip(rows, table, strict=True):
         for i, column in enumerate(columns):
             if column.key == "command":
-                command = cells[i]
+                notes = words.markers(row.proc, observations, context=row.context)
                 if renamed(row.proc):
-                    command += f"  <{printable(words.comm_marker(row.proc.name))}>"
+                    notes.insert(0, words.comm_marker(row.proc.name))
+                command = cells[i] + "".join(f"  <{printable(note)}>" for note in notes)
                 cells[i] = (row.guide if guides else ascii_guide(row.guide)) + command
         lines.append(_join(cells, columns, widths))
     return lines

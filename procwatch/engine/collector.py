@@ -178,6 +178,9 @@ class ProcfsCollector:
             # for new and exec'd processes only.
             cgroup = (previous.cgroup if previous is not None and previous.name == name
                       else procfs.read_cgroup(pid, proc))
+            if state == "Z" and cgroup in ("", "/"):  # the kernel detached it: it belongs where its parent is
+                parent = procs.get(int(f[1]))
+                cgroup = parent.cgroup if parent is not None else cgroup
             record = make(ProcInfo, (
                 pid, int(f[1]), start_ticks, uid, user, state, int(f[16]), int(f[17]), int(f[3]), int(f[2]),
                 int(f[5]), int(f[4]), locked_kb, exit_code,
