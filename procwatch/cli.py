@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from procwatch import __version__
+from procwatch.engine.catalog import LANGUAGES, detect, set_language
 from procwatch.engine.model import MAX_INTERVAL, MIN_INTERVAL
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS, ProcessFilter
@@ -146,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interval", metavar="SECONDS", default="1", help="TUI refresh interval (default 1)")
     parser.add_argument("--theme", metavar="NAME", help="TUI colour theme (any Textual theme, e.g. textual-light)")
     parser.add_argument("--no-sandbox", action="store_true", help="disable the sandbox of demo processes")
+    parser.add_argument("--lesson", action="store_true", help="start the guided lesson: the tutorial's sections "
+                        "in order, each with a live demo (needs the sandbox)")
+    parser.add_argument("--lang", metavar="LANG", help=f"language of every word shown: {', '.join(LANGUAGES)} "
+                        "(default: PROCWATCH_LANG, then LC_ALL, LC_MESSAGES, LANG; zh* means Chinese)")
     add_script_arguments(parser)
     return parser
 
@@ -184,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_script_modes(args)
         if args.json and not (args.once or args.watch):
             raise UsageError("--json goes with --once or --watch")
+        if args.lesson and (args.once or args.check or args.watch or args.no_sandbox):
+            raise UsageError("--lesson is for the TUI with its sandbox (not with --once, --check, --watch or "
+                             "--no-sandbox)")
         if (args.once or args.check or args.watch) and args.theme is not None:
             raise UsageError("--theme is for the TUI; --once, --check and --watch print plain text")
         process_filter = ProcessFilter(
@@ -194,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             cgroup=args.cgroup or "",
         )
         interval = parse_interval(args.interval)
+        if args.lang is not None and args.lang not in LANGUAGES:
+            raise UsageError(f"--lang: {args.lang!r} is not one of {', '.join(LANGUAGES)}")
+        set_language(args.lang or detect(os.environ))
     except UsageError as error:
         if "--check" in argv:  # a monitoring system reads stdout, and 2 would mean CRITICAL: UNKNOWN is 3
             print(f"PROCS UNKNOWN: {error}")
@@ -231,4 +242,4 @@ def _run_tui(args: argparse.Namespace, process_filter: ProcessFilter, interval: 
 
     return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,
                    sandbox=not args.no_sandbox, columns=parse_columns(args.columns) if args.columns else None,
-                   procfs=args.procfs)
+                   procfs=args.procfs, lesson=args.lesson)

@@ -69,6 +69,13 @@ def _stop(signo: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def names(event: Event, procs: Mapping[int, ProcInfo]) -> dict[int, str]:
+    """pid -> name of the live processes an event mentions (the process, its parent, old and new parents)."""
+    pids = [event.identity[0]] + [getattr(event, field) for field in ("parent", "old_parent", "new_parent")
+                                  if hasattr(event, field)]
+    return {pid: procs[pid].name for pid in pids if pid in procs}
+
+
 def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval: float,
               out: TextIO | None = None, sweeps: int | None = None) -> int:
     """Stream until interrupted (or `sweeps` sweeps, for tests). BrokenPipeError and KeyboardInterrupt are left to
@@ -89,19 +96,15 @@ def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval:
             for note in observations.snapshot.notes:
                 print(f"procwatch: {note}", file=sys.stderr)
             if not args.json:
-                write(words.WATCH_STARTED.format(count=len(procs)) + "\n")
+                write(words.watch_started(len(procs)) + "\n")
         for event in observations.events:
             p = about(event, procs, before)
             if process_filter.active and (p is None or not process_filter.matches(p)):
                 continue
             if args.json:
                 write(json.dumps(event_object(event, p)) + "\n")
-            else:
-                values = {k: printable(v) if isinstance(v, str) else v for k, v in event._asdict().items()}
-                stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
-                phrase = words.event_phrase(EVENT_KINDS[type(event)], event.identity[0],
-                                            printable(p.name) if p else "", values)
-                write(f"{stamp} {phrase}\n")
+            else:  # the event log's words; names are untrusted: the whole line is escaped
+                write(printable(words.event_line(event, names(event, procs))) + "\n")
         if args.snapshots:
             if args.json:
                 write(json.dumps(snapshot_object(observations, process_filter)) + "\n")

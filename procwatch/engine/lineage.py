@@ -60,40 +60,22 @@ class BecameZombie(NamedTuple):
 
 
 class FirstSeen(NamedTuple):
-    """A process not seen before (not emitted for the first sweep: everything is new then)."""
+    """The honest "new": Linux never shows a process being created; this is the first sweep that saw it."""
 
     at: float
     identity: Identity
     parent: int
-    name: str  # comm
+    name: str
+    started: float  # epoch seconds: when fork() created it (from the start time)
 
 
 class Exec(NamedTuple):
-    """Same pid and start time, another program: comm changed (an exec that keeps comm cannot be told apart)."""
+    """Same pid and start time, a new program: both comm and the command line changed."""
 
     at: float
     identity: Identity
     old_name: str
     new_name: str
-
-
-class Exited(NamedTuple):
-    """Gone without being seen as a zombie: it exited and was reaped between two sweeps."""
-
-    at: float
-    identity: Identity
-    parent: int
-    name: str
-
-
-class Reaped(NamedTuple):
-    """A zombie is gone: its parent (or, after the parent died, the adopter) collected its status."""
-
-    at: float
-    identity: Identity
-    parent: int
-    name: str
-    exit_code: int  # the wait status that was collected
 
 
 class ThreadsChanged(NamedTuple):
@@ -103,39 +85,44 @@ class ThreadsChanged(NamedTuple):
     new: int
 
 
-Event = StateChanged | Reparented | BecameZombie | FirstSeen | Exec | Exited | Reaped | ThreadsChanged
+class Reaped(NamedTuple):
+    """Gone after it was seen as a zombie: its parent (or an adopter) called wait()."""
 
-# One short word per event type: the "event" field of `--watch --json` and the key of its phrase in words.
+    at: float
+    identity: Identity
+    parent: int
+    name: str
+    exit_code: int = 0  # the wait status that was collected (stat field 52 as last seen), e.g. 768 = exit(3)
+
+
+class Exited(NamedTuple):
+    """Gone without a zombie seen: it exited and was reaped between two sweeps."""
+
+    at: float
+    identity: Identity
+    parent: int
+    name: str
+
+
+Event = FirstSeen | Exec | StateChanged | ThreadsChanged | BecameZombie | Reparented | Reaped | Exited
+
+# One short word per event type: the "event" field of `--watch --json`.
 EVENT_KINDS: dict[type, str] = {
     FirstSeen: "new", Exec: "exec", StateChanged: "state", BecameZombie: "zombie", Reparented: "reparented",
     Exited: "exited", Reaped: "reaped", ThreadsChanged: "threads",
 }
 
 
-def _event_pid(event: Event) -> int:
-    return event.identity[0]
-
-
-# Every event also answers `.kind` (its word above) and `.pid`: filters over a mixed list need no isinstance chain.
-for _type, _kind in EVENT_KINDS.items():
-    _type.kind = _kind  # type: ignore[attr-defined]
-    _type.pid = property(_event_pid)  # type: ignore[attr-defined]
-
-
 class _Memory:
     """What is remembered about one identity. A slotted class: one per process, built at every first sighting."""
 
-    __slots__ = ("exit_code", "name", "orphan", "parent_name", "ppid", "state", "threads", "zombie_at_start",
-                 "zombie_since")
+    __slots__ = ("last", "orphan", "parent_name", "ppid", "state", "zombie_at_start", "zombie_since")
 
-    def __init__(self, ppid: int, parent_name: str, state: str, orphan: Orphan | None = None, name: str = "",
-                 threads: int = 1) -> None:
-        self.ppid = ppid
+    def __init__(self, p: ProcInfo, parent_name: str, orphan: Orphan | None = None) -> None:
+        self.ppid = p.ppid
         self.parent_name = parent_name
-        self.state = state
-        self.name = name
-        self.threads = threads
-        self.exit_code = 0
+        self.state = p.state
+        self.last = p  # the record of the last sweep that saw it: what changed, and how it looked when it went
         self.zombie_since: float | None = None
         self.zombie_at_start = False
         self.orphan = orphan
@@ -179,19 +166,18 @@ class Lineage:
         unreaped: dict[int, Unreaped] = {}
         events: list[Event] = []
         first = self._first
-        carried = 0  # identities seen last time and again now: when fewer than remembered, some are gone
+        fresh = 0
         for p in procs.values():
             identity = (p.pid, p.start_ticks)
             parent = procs.get(p.ppid)
             parent_name = parent.name if parent else "?"
             seen = old.get(identity)
             if seen is None:
-                memory = _Memory(p.ppid, parent_name, p.state,
-                                 static_orphan(p, procs) if p.ppid == INIT_PID else None, p.name, p.threads)
+                memory = _Memory(p, parent_name, static_orphan(p, procs) if p.ppid == INIT_PID else None)
+                fresh += 1
                 if not first:
-                    events.append(FirstSeen(now, identity, p.ppid, p.name))
+                    events.append(FirstSeen(now, identity, p.ppid, p.name, p.started))
             else:
-                carried += 1
                 memory = seen
                 if seen.ppid != p.ppid:
                     adopter_is_init = p.ppid == INIT_PID
@@ -201,23 +187,22 @@ class Lineage:
                     memory.ppid, memory.parent_name = p.ppid, parent_name
                 elif parent is not None:
                     memory.parent_name = parent_name
-                if seen.name != p.name:
-                    if not p.kernel_thread:  # a kworker renames itself for each work item: not an exec
-                        events.append(Exec(now, identity, seen.name, p.name))
-                    memory.name = p.name
                 if seen.state != p.state:
                     events.append(StateChanged(now, identity, seen.state, p.state))
                     memory.state = p.state
-                if seen.threads != p.threads:
-                    events.append(ThreadsChanged(now, identity, seen.threads, p.threads))
-                    memory.threads = p.threads
+                last = memory.last
+                if last is not p:  # the collector reuses an unchanged record: nothing below can differ
+                    if last.name != p.name and last.argv != p.argv and p.argv:
+                        events.append(Exec(now, identity, last.name, p.name))
+                    if last.threads != p.threads and p.state != "Z" and last.state != "Z":
+                        events.append(ThreadsChanged(now, identity, last.threads, p.threads))
+                    memory.last = p
             if p.state == "Z":
                 if memory.zombie_since is None:
                     memory.zombie_since = now
                     memory.zombie_at_start = first
                     if not first:
                         events.append(BecameZombie(now, identity, p.ppid, p.exit_code))
-                memory.exit_code = p.exit_code
                 zombie = Zombie(memory.zombie_since, memory.zombie_at_start, p.exit_code, p.threads > 1)
                 zombies[p.pid] = zombie
                 if not zombie.threads_alive:
@@ -228,13 +213,13 @@ class Lineage:
             if memory.orphan is not None:
                 orphans[p.pid] = memory.orphan
             new[identity] = memory
-        if carried < len(old):
-            for identity, memory in old.items():
-                if identity not in new:
-                    if memory.state == "Z":
-                        events.append(Reaped(now, identity, memory.ppid, memory.name, memory.exit_code))
-                    else:
-                        events.append(Exited(now, identity, memory.ppid, memory.name))
+        if len(old) > len(new) - fresh:  # some identities are gone (counted first: most sweeps lose none)
+            for identity in old.keys() - new.keys():
+                memory = old[identity]
+                if memory.state == "Z":
+                    events.append(Reaped(now, identity, memory.ppid, memory.last.name, memory.last.exit_code))
+                else:
+                    events.append(Exited(now, identity, memory.ppid, memory.last.name))
         self._memory = new  # identities that died are forgotten: no growth under churn
         self._first = False
         return Observations(snapshot, orphans, zombies, unreaped, tuple(events))

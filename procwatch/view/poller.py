@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from procwatch.engine.collector import Collector
+from procwatch.engine.history import NOTHING_RECENT, History, Recent
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Identity
 from procwatch.engine.threads import with_threads
@@ -41,6 +42,7 @@ class Update:
     swept: bool  # False when only the view changed
     facts: RowFacts
     number: int  # 1 for the first update, counting every one built (a rebuild too)
+    recent: Recent = NOTHING_RECENT  # processes new for a moment, and ended ones still shown, dimmed
     thread_rows: frozenset[Identity] = frozenset()  # rows that are threads, with the threads view on
     threads_left_out: int = 0  # multithreaded processes whose threads the budget left out
 
@@ -55,6 +57,8 @@ class Poller:
 
     def __post_init__(self) -> None:
         self.lineage = Lineage()
+        self.history = History()  # read by the UI thread too (it locks)
+        self._recent = Recent()
         self.paused = False
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -93,10 +97,14 @@ class Poller:
                 started = time.monotonic()
                 if sweep or self._observations is None:
                     self._observations = self.lineage.observe(self.collector.sweep())
-                observations = self._observations
+                    self._recent = self.history.record(self._observations)
+                observations, recent = self._observations, self._recent
                 view = self.view
-                rows = build_rows(observations.snapshot.procs, view.process_filter, view.collapsed, view.sort,
-                                  hide_kernel=view.hide_kernel)
+                procs = observations.snapshot.procs
+                if recent.ended:  # ended processes stay a moment in the tree, dimmed, under their parent: as leaves,
+                    parents = {p.ppid for p in procs.values()}  # never as a live one's parent (a torn read)
+                    procs = {**{pid: ended.proc for pid, ended in recent.ended.items() if pid not in parents}, **procs}
+                rows = build_rows(procs, view.process_filter, view.collapsed, view.sort, hide_kernel=view.hide_kernel)
                 thread_rows: frozenset[Identity] = frozenset()
                 left_out = 0
                 if view.threads:
@@ -107,8 +115,8 @@ class Poller:
                     next_sweep = started + period
                 facts = RowFacts.of(rows, observations)
                 self._built += 1
-                self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built, thread_rows,
-                                      left_out))
+                self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built, recent,
+                                      thread_rows, left_out))
             except Exception as error:
                 if self.on_error is not None:
                     self.on_error(error)

@@ -17,7 +17,7 @@ from support.procs import LIFETIME, REPO, ppid_of, read_line, state_of
 
 from procwatch.engine import procfs
 from procwatch.engine.collector import ProcfsCollector
-from procwatch.engine.lineage import Exec, Exited, FirstSeen, Lineage, ThreadsChanged
+from procwatch.engine.lineage import EVENT_KINDS, Exec, Exited, FirstSeen, Lineage, ThreadsChanged
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -112,11 +112,11 @@ def test_text_form_says_it_in_words(children):
     line = ""
     while "zombie" not in line:
         line = read_line(streamer)
-    assert f"{child} ({name}) became a zombie (exit 3): parent {parent.pid} has not called wait()" in line
+    assert f"{child} ({name}) exited (exit 3): a zombie until {parent.pid} (python" in line
     tell(parent)
     while "reaped" not in line:
         line = read_line(streamer)
-    assert f"{child} ({name}) was reaped (exit 3)" in line
+    assert f"{child} ({name}) was reaped: gone from the process table" in line
     streamer.send_signal(signal.SIGTERM)  # `kill PID` ends it as Ctrl+C does
     assert streamer.wait(timeout=DEADLINE) == 0
     assert streamer.communicate(timeout=DEADLINE)[1] == b""
@@ -168,7 +168,7 @@ def test_foreign_procfs_is_read_and_signals_are_refused(tmp_path, children):
 
 def test_lineage_events_for_exec_threads_and_exit(children):
     """The typed events --watch prints, from real processes: exec (same pid and start time, new program), a
-    thread started, exited (reaped between two sweeps, never seen as a zombie); kworker renames are not execs."""
+    thread started, exited (reaped between two sweeps, never seen as a zombie)."""
     collector, lineage = ProcfsCollector(), Lineage()
     lineage.observe(collector.sweep())
     shell = children.start(["sh", "-c", f"read x; exec sleep {LIFETIME}"], stdin=subprocess.PIPE, text=True)
@@ -177,7 +177,7 @@ def test_lineage_events_for_exec_threads_and_exit(children):
                               f"time.sleep({LIFETIME})", stdin=subprocess.PIPE)
     wait_until(lambda: state_of(shell.pid) == "S", what="the shell to wait for input")
     events = lineage.observe(collector.sweep()).events
-    new = {e.pid: e for e in events if isinstance(e, FirstSeen)}
+    new = {e.identity[0]: e for e in events if isinstance(e, FirstSeen)}
     assert new[shell.pid].name == "sh" and new[shell.pid].parent == os.getpid() == ppid_of(threads.pid)
     shell.stdin.write("go\n")
     shell.stdin.flush()
@@ -187,9 +187,10 @@ def test_lineage_events_for_exec_threads_and_exit(children):
     wait_until(lambda: int(procfs.stat_fields(threads.pid)[17]) == 2, what="the second thread")
     events = lineage.observe(collector.sweep()).events
     execs = [e for e in events if isinstance(e, Exec)]
-    assert [(e.pid, e.old_name, e.new_name, e.kind) for e in execs] == [(shell.pid, "sh", "sleep", "exec")]
-    assert [(e.pid, e.old, e.new) for e in events if isinstance(e, ThreadsChanged) and e.pid == threads.pid] == [
-        (threads.pid, 1, 2)]
+    assert [(e.identity[0], e.old_name, e.new_name, EVENT_KINDS[type(e)]) for e in execs] == [
+        (shell.pid, "sh", "sleep", "exec")]
+    assert [(e.old, e.new) for e in events if isinstance(e, ThreadsChanged) and e.identity[0] == threads.pid] == [
+        (1, 2)]
     identity = (shell.pid, procfs.start_ticks(shell.pid))
     shell.kill()
     shell.wait()

@@ -10,12 +10,14 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from procwatch.engine.catalog import t
 from procwatch.engine.columns import BY_NAME, DEFAULT_TUI, Column, ColumnContext, mem_total_kb, renamed
 from procwatch.engine.escape import printable
+from procwatch.engine.history import NOTHING_RECENT, Recent
 from procwatch.engine.lineage import Observations
 from procwatch.engine.model import Identity, ProcInfo
-from procwatch.engine.tree import Row
-from procwatch.engine.words import THREAD_MARKER, comm_marker, markers
+from procwatch.engine.tree import Row, narrow_guide
+from procwatch.engine.words import comm_marker, markers, thread_marker
 from procwatch.ui.keys import TABLE_KEYS, bindings
 from procwatch.view.rows import COMMAND_LIMIT, RowFacts, fit_cells
 
@@ -34,6 +36,9 @@ def header_line(columns: tuple[Column, ...]) -> str:
 
 HEADER = header_line(DEFAULT_COLUMNS)
 COMMAND_COLUMN = len(HEADER) - len("COMMAND")
+# Table columns below which a row's markers go before its command, not after it, and the guides take one cell a
+# level: at 80 columns a learner still reads "‹zombie, exit 3›" in a deep tree.
+MARKERS_FIRST_BELOW = 120
 
 
 class ProcessTable(ScrollView, can_focus=True):
@@ -52,6 +57,8 @@ class ProcessTable(ScrollView, can_focus=True):
         "process-table--kernel",
         "process-table--guide",
         "process-table--marker",
+        "process-table--ended",
+        "process-table--new",
     }
 
     DEFAULT_CSS = """
@@ -69,6 +76,8 @@ class ProcessTable(ScrollView, can_focus=True):
     ProcessTable > .process-table--kernel { color: $text-muted; }
     ProcessTable > .process-table--guide { color: $text-muted; }
     ProcessTable > .process-table--marker { text-style: italic; }
+    ProcessTable > .process-table--ended { color: $text-disabled; text-style: strike; }
+    ProcessTable > .process-table--new { color: $success; text-style: bold; }
     """
 
     BINDINGS = bindings(TABLE_KEYS)
@@ -105,6 +114,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self.thread_rows: frozenset[Identity] = frozenset()  # rows that are threads (the threads view)
         self._mem_total_kb = 0
         self.set_columns(DEFAULT_COLUMNS)
+        self.recent = Recent()  # new for a moment / ended and still shown
 
     def set_columns(self, columns: tuple[Column, ...]) -> None:
         """Draw these columns (the command, with the tree, always comes last)."""
@@ -114,7 +124,7 @@ class ProcessTable(ScrollView, can_focus=True):
         if any(column.key == "mem" for column in self.columns) and not self._mem_total_kb:
             self._mem_total_kb = mem_total_kb(self.procfs)
         if self.rows and self.observations is not None:
-            self.show(self.rows, self.observations)
+            self.show(self.rows, self.observations, None, self.recent)
 
     # -- data -----------------------------------------------------------------------------------------------
     @property
@@ -125,17 +135,19 @@ class ProcessTable(ScrollView, can_focus=True):
     def selected(self) -> ProcInfo | None:
         return self.rows[self.cursor_index].proc if self.rows else None
 
-    def show(self, rows: list[Row], observations: Observations, facts: RowFacts | None = None) -> None:
+    def show(self, rows: list[Row], observations: Observations, facts: RowFacts | None = None,
+             recent: Recent = NOTHING_RECENT) -> None:
         """Swap in new rows; keep the cursor on its process and that process at the same screen line.
         `facts` (index, widths) are computed off the UI thread by the poller; computed here when absent."""
         facts = facts or RowFacts.of(rows, observations)
         old_index = self.cursor_index
         screen_offset = old_index - round(self.scroll_y)
         previous = self._cursor_proc
-        self.rows, self.observations = rows, observations
+        self.rows, self.observations, self.recent = rows, observations, recent
         self._index = facts.index
-        if self.cursor not in self._index:
-            self._relocate_cursor(previous, observations, old_index)
+        ended = recent.ended.get(self.cursor[0]) if self.cursor is not None and recent.ended else None
+        if self.cursor not in self._index or (ended is not None and ended.proc.identity == self.cursor):
+            self._relocate_cursor(previous, observations, old_index)  # the cursor never rests on an ended row
         self.virtual_size = Size(self.command_column + facts.command_width, len(rows) + 1)
         if rows:
             new_offset = self.cursor_index - screen_offset
@@ -158,11 +170,11 @@ class ProcessTable(ScrollView, can_focus=True):
         exited = alive is None or alive.identity != previous.identity
         target: ProcInfo | None = None
         pid = previous.ppid
-        for _ in range(64):  # nearest visible ancestor, bounded against ppid cycles
+        for _ in range(64):  # nearest visible ancestor still alive, bounded against ppid cycles
             ancestor = procs.get(pid)
             if ancestor is None:
                 break
-            if ancestor.identity in self._index:
+            if ancestor.identity in self._index and pid not in self.recent.ended:
                 target = ancestor
                 break
             pid = ancestor.ppid
@@ -242,7 +254,7 @@ class ProcessTable(ScrollView, can_focus=True):
         if 0 <= index < len(self.rows):
             row = self.rows[index]
             self._move_to(index)
-            on_guide = offset.x + round(self.scroll_x) < self.command_column + len(row.guide) + 2
+            on_guide = offset.x + round(self.scroll_x) < self.command_column + len(self._guide(row)) + 2
             if event.chain == 2 or (on_guide and offset.x + round(self.scroll_x) >= self.command_column):
                 self._request_toggle(None)
 
@@ -263,9 +275,16 @@ class ProcessTable(ScrollView, can_focus=True):
         strip = self._render_row(self.rows[index], base, cursor)
         return strip.crop_extend(scroll_x, scroll_x + width, base + cursor if cursor else base)
 
+    def ended(self, p: ProcInfo) -> str | None:
+        """'exited' or 'reaped' for a process that is gone and still shown for a moment."""
+        ended = self.recent.ended.get(p.pid)
+        return ended.kind if ended is not None and ended.proc is p else None
+
     def _row_style(self, row: Row) -> str | None:
         p = row.proc
         observations = self.observations
+        if self.recent.ended and self.ended(p):
+            return "process-table--ended"
         if p.state == "Z":
             return "process-table--zombie"
         if observations is not None and p.pid in observations.unreaped:
@@ -282,7 +301,12 @@ class ProcessTable(ScrollView, can_focus=True):
             return "process-table--kernel"
         if p.state == "R":
             return "process-table--running"
+        if self.recent.new and p.identity in self.recent.new:
+            return "process-table--new"
         return None
+
+    def _guide(self, row: Row) -> str:
+        return narrow_guide(row.guide) if self.size.width < MARKERS_FIRST_BELOW else row.guide
 
     def _render_row(self, row: Row, base: Style, cursor: Style | None) -> Strip:
         p = row.proc
@@ -308,17 +332,25 @@ class ProcessTable(ScrollView, can_focus=True):
                 cells.append(f"{value[-column.width:]:>{column.width}}")
             else:
                 cells.append(fit_cells(value, column.width))
-        segments = [Segment(" ".join(cells) + "  ", style), Segment(row.guide, guide_style)]
+        segments = [Segment(" ".join(cells) + "  ", style), Segment(self._guide(row), guide_style)]
         if row.collapsed:
             segments.append(Segment(f"▸{row.hidden} ", marker_style))
-        segments.append(Segment(command, style))
         words = markers(p, self.observations) if self.observations else []
         if thread:
-            words.insert(0, THREAD_MARKER)
+            words.insert(0, thread_marker())
         elif label is None and renamed(p):
             words.insert(0, comm_marker(printable(p.name)))
         if row.context:
-            words.append("context")
-        if words:
-            segments.append(Segment("  ‹" + "› ‹".join(words) + "›", marker_style))
+            words.append(t("marker.context_short"))
+        ended = self.ended(p) if self.recent.ended else None
+        if ended is not None:
+            words = [t(f"marker.{ended}")]
+        elif self.recent.new and p.identity in self.recent.new:
+            words.append(t("marker.new"))
+        if not words:
+            segments.append(Segment(command, style))
+        elif self.size.width < MARKERS_FIRST_BELOW:  # a narrow screen: the markers first, where they are seen
+            segments += [Segment("‹" + "› ‹".join(words) + "› ", marker_style), Segment(command, style)]
+        else:
+            segments += [Segment(command, style), Segment("  ‹" + "› ‹".join(words) + "›", marker_style)]
         return Strip(segments)
