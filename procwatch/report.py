@@ -29,7 +29,10 @@ def run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextI
 
 def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout  # looked up per call: redirect_stdout, capsys
-    snapshot = make_collector(getattr(args, "procfs", "/proc")).sweep()
+    columns = getattr(args, "columns", None) or ""
+    cgroups = process_filter.needs_cgroups or any(name.strip().lower().rstrip("=") in ("unit", "cgroup")
+                                                  for name in columns.split(","))
+    snapshot = make_collector(getattr(args, "procfs", "/proc"), cgroups=cgroups).sweep()
     observations = Lineage().observe(snapshot)
     # One sweep has no CPU rate yet: CPU time is what tells the busy processes apart.
     rows = build_rows(snapshot.procs, process_filter, sort="time" if args.sort == "cpu" else args.sort)

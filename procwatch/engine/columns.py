@@ -154,6 +154,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("command", "COMMAND", 0, False, ("args", "cmd"), lambda p, c: p.cmdline, "command line (the tree in the TUI)"),
 )
 BY_NAME: dict[str, Column] = {name: column for column in COLUMNS for name in (column.key, *column.aliases)}
+CGROUP_COLUMNS = frozenset({"unit", "cgroup"})  # they need ProcInfo.cgroup (read on demand: see the collector)
 DEFAULT_TUI = ("pid", "user", "stat", "cpu", "rss", "time", "command")
 
 

@@ -63,6 +63,7 @@ class Poller:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._want_sweep = True
+        self._cgroups_wanted = False
         self._observations: Observations | None = None
         self._built = 0
         self._thread = threading.Thread(target=self._run, name="procwatch-poller", daemon=True)
@@ -81,8 +82,20 @@ class Poller:
         self.view = view
         self._wake.set()
 
+    def want_cgroups(self) -> None:
+        """Fill ProcInfo.cgroup from the next sweep on (the UNIT column, a unit filter, the unit picker); applied
+        by the poller thread itself, between two sweeps, and a sweep is asked for."""
+        self._cgroups_wanted = True
+        self.refresh_now()
+
+    @property
+    def has_cgroups(self) -> bool:
+        """Whether sweeps fill ProcInfo.cgroup (a collector that cannot be asked gives what it has)."""
+        return bool(getattr(self.collector, "cgroups", True)) and not self._cgroups_wanted
+
     def refresh_now(self) -> None:
         self._want_sweep = True
+        self._cgroups_wanted = False
         self._wake.set()
 
     def _run(self) -> None:
@@ -96,6 +109,11 @@ class Poller:
             try:
                 started = time.monotonic()
                 if sweep or self._observations is None:
+                    if self._cgroups_wanted:
+                        self._cgroups_wanted = False
+                        enable = getattr(self.collector, "enable_cgroups", None)
+                        if enable is not None:
+                            enable()
                     self._observations = self.lineage.observe(self.collector.sweep())
                     self._recent = self.history.record(self._observations)
                 observations, recent = self._observations, self._recent

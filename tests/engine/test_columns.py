@@ -145,3 +145,18 @@ def test_cgroup_paths_and_units(children):
         result = subprocess.run([sys.executable, "-m", "procwatch", "--once", "--json", *args],
                                 capture_output=True, text=True, cwd=REPO, timeout=DEADLINE * 3)
         assert (f'"pid": {proc.pid},' in result.stdout) is shown, args
+
+
+def test_cgroups_are_read_only_when_asked(children):
+    """Reading /proc/PID/cgroup costs as much as stat: off until asked; then every process once (idle ones whose
+    record is otherwise reused too), then kept."""
+    from procwatch.engine.collector import ProcfsCollector
+
+    proc = children.sleeper()
+    collector = ProcfsCollector()
+    assert collector.sweep().procs[proc.pid].cgroup == ""
+    assert collector.sweep().procs[proc.pid].cgroup == ""  # reused as it is
+    collector.enable_cgroups()
+    expected = read_cgroup(proc.pid)
+    assert expected and collector.sweep().procs[proc.pid].cgroup == expected
+    assert collector.sweep().procs[proc.pid].cgroup == expected
