@@ -95,7 +95,6 @@ class Poller:
 
     def refresh_now(self) -> None:
         self._want_sweep = True
-        self._cgroups_wanted = False
         self._wake.set()
 
     def _run(self) -> None:

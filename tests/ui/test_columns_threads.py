@@ -156,3 +156,21 @@ async def test_the_command_and_tree_always_come_last(columns):
         await started(pilot, app)
         assert header(app).split()[-1] == "COMMAND"
         assert "└─ " in row_text(app, 1401) or "├─ " in row_text(app, 1401)
+
+
+async def test_unit_picker_reads_cgroups_on_demand(children):
+    """The real collector reads no cgroup until the picker asks; then the picker opens with every unit counted."""
+    from procwatch.engine.procfs import read_cgroup
+    from procwatch.engine.tree import cgroup_unit
+
+    proc = children.sleeper()
+    unit = cgroup_unit(read_cgroup(proc.pid))
+    app = make_app(interval=0.25, sandbox=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        assert not app.poller.has_cgroups
+        await pilot.press("U")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), what="the unit picker")
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any(label.startswith(f"{unit} (") for label in labels), labels
