@@ -16,7 +16,7 @@ from procwatch.engine.collector import Collector
 from procwatch.engine.history import NOTHING_RECENT, History, Recent
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Identity
-from procwatch.engine.threads import with_threads
+from procwatch.engine.threads import ThreadRates, with_threads
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
 from procwatch.view.rows import RowFacts
 
@@ -64,6 +64,7 @@ class Poller:
         self._stop = threading.Event()
         self._want_sweep = True
         self._cgroups_wanted = False
+        self._thread_rates = ThreadRates()
         self._observations: Observations | None = None
         self._built = 0
         self._thread = threading.Thread(target=self._run, name="procwatch-poller", daemon=True)
@@ -125,7 +126,8 @@ class Poller:
                 thread_rows: frozenset[Identity] = frozenset()
                 left_out = 0
                 if view.threads:
-                    rows, thread_rows, left_out = with_threads(rows, getattr(self.collector, "proc", "/proc"))
+                    rows, thread_rows, left_out = with_threads(rows, getattr(self.collector, "proc", "/proc"),
+                                                               rates=self._thread_rates)
                 work = time.monotonic() - started
                 if sweep:
                     period = max(self.interval, 1.5 * work)

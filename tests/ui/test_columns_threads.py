@@ -111,6 +111,8 @@ async def test_threads_view_shows_each_threads_own_state(children):
         assert "R" in states.values() or "S" in states.values()
         await wait_for(pilot, lambda: "R" in [row_text(app, t).split()[2] for t in tids],
                        what="the burning thread to show R")  # a running thread inside a sleeping process
+        await wait_for(pilot, lambda: max(float(row_text(app, t).split()[3]) for t in tids) > 20,
+                       what="the burning thread's own CPU%")  # measured per thread between two refreshes
         await pilot.press("H")
         await wait_for(pilot, lambda: not set(tids) & set(shown_pids(app)), what="the thread rows to go")
 
