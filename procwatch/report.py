@@ -132,7 +132,9 @@ def column_lines(rows: list[Row], names: str, observations: Observations, guides
     import time
 
     ctx = ColumnContext(now=observations.snapshot.taken_at, mem_total_kb=mem_total_kb(proc), proc=proc,
-                        uptime=time.clock_gettime(time.CLOCK_BOOTTIME))
+                        # the boot clock when the sweep read the processes, not now: a young process's %CPU
+                        # moves fast, and these are CPU ticks of the sweep's time
+                        uptime=time.clock_gettime(time.CLOCK_BOOTTIME) - (time.time() - observations.snapshot.taken_at))
     table = [[printable(column.value(row.proc, ctx)) for column in columns] for row in rows]
     widths = [max([len(column.header)] + [len(line[i]) for line in table]) for i, column in enumerate(columns)]
     lines = [_join([column.header for column in columns], columns, widths)] if header else []

@@ -69,13 +69,6 @@ def _stop(signo: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def names(event: Event, procs: Mapping[int, ProcInfo]) -> dict[int, str]:
-    """pid -> name of the live processes an event mentions (the process, its parent, old and new parents)."""
-    pids = [event.identity[0]] + [getattr(event, field) for field in ("parent", "old_parent", "new_parent")
-                                  if hasattr(event, field)]
-    return {pid: procs[pid].name for pid in pids if pid in procs}
-
-
 def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval: float,
               out: TextIO | None = None, sweeps: int | None = None) -> int:
     """Stream until interrupted (or `sweeps` sweeps, for tests). BrokenPipeError and KeyboardInterrupt are left to
@@ -92,9 +85,12 @@ def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval:
         started = time.monotonic()
         observations = lineage.observe(collector.sweep())
         procs = observations.snapshot.procs
+        names: Mapping[int, str] = {}
+        if observations.events and not args.json:  # names for the words, of the living and of the just gone
+            names = {**{pid: p.name for pid, p in before.items()}, **{pid: p.name for pid, p in procs.items()}}
         if count == 0:
             for note in observations.snapshot.notes:
-                print(f"procwatch: {note}", file=sys.stderr)
+                print(f"procwatch: {words.note_words(note)}", file=sys.stderr)
             if not args.json:
                 write(words.watch_started(len(procs)) + "\n")
         for event in observations.events:
@@ -103,8 +99,8 @@ def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval:
                 continue
             if args.json:
                 write(json.dumps(event_object(event, p)) + "\n")
-            else:  # the event log's words; names are untrusted: the whole line is escaped
-                write(printable(words.event_line(event, names(event, procs))) + "\n")
+            else:  # the same words as the TUI's event log
+                write(printable(words.event_line(event, names)) + "\n")
         if args.snapshots:
             if args.json:
                 write(json.dumps(snapshot_object(observations, process_filter)) + "\n")

@@ -208,6 +208,6 @@ def visibility_notes(proc: str = "/proc") -> tuple[str, ...]:
     mode = procfs.hidepid_mode() if proc == "/proc" else None
     if mode and os.geteuid() != 0:
         notes.append(NOTE_HIDEPID + mode)
-    if not procfs.proc_is_ours(proc):  # /proc, or the procfs given with --procfs
+    if not procfs.proc_is_ours(proc):
         notes.append(NOTE_FOREIGN_PROC)
     return tuple(notes)

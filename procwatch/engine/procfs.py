@@ -178,6 +178,16 @@ def read_wchan(pid: int, proc: str = PROC) -> str:
     return "" if value in ("0", "") else value
 
 
+def read_schedstat(pid: int, proc: str = PROC) -> tuple[int, int] | None:
+    """(ns on a CPU, ns waiting in a run queue) since the process started: how an R process splits between the
+    five-state model's running and ready. None when unknown (no schedstats in this kernel, or gone)."""
+    try:
+        fields = read(f"{proc}/{pid}/schedstat", limit=256).split()
+        return int(fields[0]), int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def last_ran_ms(pid: int | str, proc: str = PROC) -> float | None:
     """When the task last ran on a CPU, on the scheduler's clock in milliseconds (`se.exec_start` of
     /proc/PID/sched; None where the kernel has no such file, without CONFIG_SCHED_DEBUG). A task in S, D, T or Z
@@ -216,16 +226,6 @@ def cgroup_path(text: str) -> str:
         elif not v1 and path not in ("", "/"):
             v1 = path
     return v1 or ("/" if text else "")
-
-
-def read_schedstat(pid: int, proc: str = PROC) -> tuple[int, int] | None:
-    """(ns on a CPU, ns waiting in a run queue) since the process started: how an R process splits between the
-    five-state model's running and ready. None when unknown (no schedstats in this kernel, or gone)."""
-    try:
-        fields = read(f"{proc}/{pid}/schedstat", limit=256).split()
-        return int(fields[0]), int(fields[1])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def hidepid_mode(mountinfo: str = "/proc/self/mountinfo") -> str | None:

@@ -58,12 +58,12 @@ class ProcwatchApp(App[int]):
     BINDINGS = bindings(APP_KEYS) + bindings(SANDBOX_KEYS)
 
     def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None,
-                 sandbox: bool = True, lesson: bool = False, columns: tuple[Column, ...] = DEFAULT_COLUMNS,
-                 procfs: str = "/proc") -> None:
+                 sandbox: bool = True, columns: tuple[Column, ...] = DEFAULT_COLUMNS, procfs: str = "/proc",
+                 lesson: bool = False) -> None:
         super().__init__()
         self.columns = columns
-        self.procfs = procfs
-        self.unit_picker_pending = False  # signals and demos are refused when it is not our own /proc
+        self.procfs = procfs  # signals and demos are refused when it is not our own /proc
+        self.unit_picker_pending = False  # U was pressed before the cgroups were read: open once they are
         self.sandbox_controller = SandboxController(self, sandbox)
         self.lesson = LessonController(self)
         self.lesson_at_start = lesson
@@ -284,8 +284,8 @@ class ProcwatchApp(App[int]):
 
     def _open_unit_picker(self) -> None:
         counts = Counter(cgroup_unit(p.cgroup) for p in self.last.observations.snapshot) if self.last else Counter()
-        choices = [(unit, f"{printable(unit)} ({count})") for unit, count in counts.most_common()]
-        self.push_screen(PickerScreen(t("picker.unit"), choices),
+        choices = [(unit, t("dialog.user_choice", user=printable(unit), count=count)) for unit, count in counts.most_common()]
+        self.push_screen(PickerScreen(t("dialog.pick_unit"), choices),
                          lambda unit: None if unit is None else self.set_units(frozenset([unit]) if unit else
                                                                                frozenset()))
 
@@ -452,5 +452,5 @@ def make_app(collector: Collector | None = None, process_filter: ProcessFilter =
              interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True,
              lesson: bool = False, columns: tuple[Column, ...] | None = None, procfs: str = "/proc") -> ProcwatchApp:
     view = View(process_filter=process_filter, sort=sort)
-    return ProcwatchApp(collector or make_collector(procfs), view, interval, theme, sandbox, lesson,
-                        columns or DEFAULT_COLUMNS, procfs)
+    return ProcwatchApp(collector or make_collector(procfs), view, interval, theme, sandbox,
+                        columns or DEFAULT_COLUMNS, procfs, lesson)

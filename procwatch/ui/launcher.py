@@ -82,14 +82,14 @@ def _terminal_missing() -> str | None:
 
 
 def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool,
-            columns: tuple[Column, ...] | None = None, procfs: str = "/proc", lesson: bool = False) -> int:
+            lesson: bool = False, columns: tuple[Column, ...] | None = None, procfs: str = "/proc") -> int:
     missing = _terminal_missing()
     if missing is not None:
         print(f"procwatch: the TUI needs a terminal, and {missing}; "
               "use procwatch --once (or --once --json) in scripts and pipes", file=sys.stderr)
         return 2
     app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox,
-                   columns=columns, procfs=procfs, lesson=lesson)
+                   lesson=lesson, columns=columns, procfs=procfs)
     if theme is not None and theme not in app.available_themes:
         names = ", ".join(sorted(app.available_themes))
         print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",

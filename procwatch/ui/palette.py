@@ -35,8 +35,8 @@ class ProcwatchCommands(Provider):
         for column in COLUMNS:
             if column.key != "command":
                 verb = "hide" if column.key in shown else "show"
-                commands.append((t(f"palette.column.{verb}", name=column.header),
-                                 partial(app.toggle_column, column.key), t("palette.column.help")))
+                commands.append((t(f"palette.column.{verb}", header=column.header),
+                                 partial(app.toggle_column, column.key), column.help))
         for key in SORT_KEYS:
             commands.append((t("palette.sort", key=key), partial(app.set_sort, key), t("palette.sort.help")))
         users = Counter(p.user for p in app.last.observations.snapshot) if app.last else Counter()

@@ -112,11 +112,11 @@ def test_text_form_says_it_in_words(children):
     line = ""
     while "zombie" not in line:
         line = read_line(streamer)
-    assert f"{child} ({name}) exited (exit 3): a zombie until {parent.pid} (python" in line
+    assert f"{child} ({name}) exited (exit 3): a zombie until {parent.pid} (" in line  # the event log's words
     tell(parent)
     while "reaped" not in line:
         line = read_line(streamer)
-    assert f"{child} ({name}) was reaped: gone from the process table" in line
+    assert f"{child} ({name}) was reaped (exit 3): gone from the process table" in line
     streamer.send_signal(signal.SIGTERM)  # `kill PID` ends it as Ctrl+C does
     assert streamer.wait(timeout=DEADLINE) == 0
     assert streamer.communicate(timeout=DEADLINE)[1] == b""

@@ -110,11 +110,11 @@ class ProcessTable(ScrollView, can_focus=True):
         self._cursor_proc: ProcInfo | None = None
         self.empty_message = ""  # shown when there are no rows
         self.labels: dict[Identity, str] = {}  # trusted words shown instead of a command line (sandbox demos)
+        self.recent = NOTHING_RECENT  # new for a moment / ended and still shown
         self.procfs = "/proc"
         self.thread_rows: frozenset[Identity] = frozenset()  # rows that are threads (the threads view)
         self._mem_total_kb = 0
         self.set_columns(DEFAULT_COLUMNS)
-        self.recent = Recent()  # new for a moment / ended and still shown
 
     def set_columns(self, columns: tuple[Column, ...]) -> None:
         """Draw these columns (the command, with the tree, always comes last)."""
@@ -124,7 +124,7 @@ class ProcessTable(ScrollView, can_focus=True):
         if any(column.key == "mem" for column in self.columns) and not self._mem_total_kb:
             self._mem_total_kb = mem_total_kb(self.procfs)
         if self.rows and self.observations is not None:
-            self.show(self.rows, self.observations, None, self.recent)
+            self.show(self.rows, self.observations)
 
     # -- data -----------------------------------------------------------------------------------------------
     @property
