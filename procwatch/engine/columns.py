@@ -155,7 +155,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 BY_NAME: dict[str, Column] = {name: column for column in COLUMNS for name in (column.key, *column.aliases)}
 CGROUP_COLUMNS = frozenset({"unit", "cgroup"})  # they need ProcInfo.cgroup (read on demand: see the collector)
-DEFAULT_TUI = ("pid", "user", "stat", "cpu", "rss", "time", "command")
+DEFAULT_TUI = ("pid", "user", "stat", "cpu", "rss", "time", "command")  # TIME: CPU time, as ps aux (ELAPSED on request)
 
 
 def parse_columns(value: str) -> tuple[Column, ...]:

@@ -83,10 +83,10 @@ def test_cpu_and_mem_percent_as_ps_computes_them(children):
     busy = children.start([sys.executable, "-c", f"import time\nend = time.time() + {LIFETIME}\n"
                            "while time.time() < end: pass"])
     wait_until(lambda: cpu_ticks(busy.pid) > 20, what="the busy child to use some CPU time")
+    # pcpu is CPU time over elapsed time: for a young process it moves fast, so ps reads it before and after ours
     before = float(ps_field(busy.pid, "pcpu"))
     mine = ours(busy.pid, ("pcpu", "pmem"))
     after = float(ps_field(busy.pid, "pcpu"))
-    # CPU time over elapsed time moves while it burns: ours, read between two ps runs, lies between them
     assert min(before, after) - 5 <= float(mine["pcpu"]) <= max(before, after) + 5, (before, mine, after)
     assert abs(float(mine["pmem"]) - float(ps_field(busy.pid, "pmem"))) <= 0.2
 
