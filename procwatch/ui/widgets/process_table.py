@@ -339,10 +339,11 @@ class ProcessTable(ScrollView, can_focus=True):
         if row.collapsed:
             segments.append(Segment(f"▸{row.hidden} ", marker_style))
         words = markers(p, self.observations) if self.observations else []
+        renamed_as = ""  # the comm of a process that renamed itself: after the command, even where markers lead
         if thread:
             words.insert(0, thread_marker())
         elif label is None and renamed(p):
-            words.insert(0, comm_marker(printable(p.name)))
+            renamed_as = comm_marker(printable(p.name))
         if row.context:
             words.append(t("marker.context_short"))
         ended = self.ended(p) if self.recent.ended else None
@@ -356,4 +357,6 @@ class ProcessTable(ScrollView, can_focus=True):
             segments += [Segment("‹" + "› ‹".join(words) + "› ", marker_style), Segment(command, style)]
         else:
             segments += [Segment(command, style), Segment("  ‹" + "› ‹".join(words) + "›", marker_style)]
+        if renamed_as:
+            segments.append(Segment(f"  ‹{renamed_as}›", marker_style))
         return Strip(segments)
