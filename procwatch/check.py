@@ -46,7 +46,7 @@ def run_check(args: argparse.Namespace, process_filter: ProcessFilter, warning: 
               critical: NagiosRange | None, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
     try:
-        snapshot = make_collector(args.procfs).sweep()
+        snapshot = make_collector(args.procfs, cgroups=process_filter.needs_cgroups).sweep()
     except OSError as error:
         out.write(words.check_unknown(f"cannot read {args.procfs}: {error.strerror or error}") + "\n")
         return UNKNOWN

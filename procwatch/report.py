@@ -29,7 +29,10 @@ def run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextI
 
 def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout  # looked up per call: redirect_stdout, capsys
-    snapshot = make_collector(getattr(args, "procfs", "/proc")).sweep()
+    columns = getattr(args, "columns", None) or ""
+    cgroups = process_filter.needs_cgroups or any(name.strip().lower().rstrip("=") in ("unit", "cgroup")
+                                                  for name in columns.split(","))
+    snapshot = make_collector(getattr(args, "procfs", "/proc"), cgroups=cgroups).sweep()
     observations = Lineage().observe(snapshot)
     # One sweep has no CPU rate yet: CPU time is what tells the busy processes apart.
     rows = build_rows(snapshot.procs, process_filter, sort="time" if args.sort == "cpu" else args.sort)
@@ -138,9 +141,10 @@ def column_lines(rows: list[Row], names: str, observations: Observations, guides
     for row, cells in zip(rows, table, strict=True):
         for i, column in enumerate(columns):
             if column.key == "command":
-                command = cells[i]
+                notes = words.markers(row.proc, observations, context=row.context)
                 if renamed(row.proc):
-                    command += f"  <{printable(words.comm_marker(row.proc.name))}>"
+                    notes.insert(0, words.comm_marker(row.proc.name))
+                command = cells[i] + "".join(f"  <{printable(note)}>" for note in notes)
                 cells[i] = (row.guide if guides else ascii_guide(row.guide)) + command
         lines.append(_join(cells, columns, widths))
     return lines

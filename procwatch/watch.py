@@ -76,7 +76,8 @@ def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval:
     out = out if out is not None else sys.stdout
     if sweeps is None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)  # `kill PID` ends it as Ctrl+C does: status 0, the last line whole
-    collector = make_collector(args.procfs)
+        signal.signal(signal.SIGINT, _stop)  # even when started in the background of a script (SIGINT ignored)
+    collector = make_collector(args.procfs, cgroups=process_filter.needs_cgroups)
     lineage = Lineage()
     before: Mapping[int, ProcInfo] = {}
     count = 0

@@ -85,6 +85,15 @@ class ProcfsCollector:
         self._slot_position: int | None = None
         self._last_time: float | None = None
         self.notes = visibility_notes(proc)
+        self.cgroups = False  # read /proc/PID/cgroup (see enable_cgroups)
+
+    def enable_cgroups(self) -> None:
+        """From the next sweep on, fill ProcInfo.cgroup: every process once (that sweep re-reads everything, as a
+        first sweep does), then new and exec'd processes only. Off by default: reading /proc/PID/cgroup costs
+        about as much as reading stat, which would double a cold sweep (`--once`) that does not show it."""
+        if not self.cgroups:
+            self.cgroups = True
+            self._slot_position = None  # every slot due: records reused as they are would keep no cgroup
 
     def pids(self) -> list[int]:
         return procfs.pids(self.proc)
@@ -112,7 +121,7 @@ class ProcfsCollector:
         old_seen, seen = self._seen, {}
         procs: dict[int, ProcInfo] = {}
         proc, page_size, clock_ticks, boot_time = self.proc, self.page_size, self.clock_ticks, self.boot_time
-        user_names = self.user_names
+        user_names, cgroups = self.user_names, self.cgroups
         read = procfs.read  # looked up per sweep: tests patch it
         get_old = old_seen.get
         make = tuple.__new__
@@ -174,9 +183,14 @@ class ProcfsCollector:
             else:
                 user = user_names(uid) if uid >= 0 else "?"
             # The cgroup moves only on exec (systemd-run, container runtimes) or by an explicit migration: read it
-            # for new and exec'd processes only.
-            cgroup = (previous.cgroup if previous is not None and previous.name == name
-                      else procfs.read_cgroup(pid, proc))
+            # for new and exec'd processes only, and only when asked (it costs as much as the stat read).
+            cgroup = ""
+            if cgroups:
+                cgroup = (previous.cgroup if previous is not None and previous.name == name and previous.cgroup
+                          else procfs.read_cgroup(pid, proc))
+                if state == "Z" and cgroup in ("", "/"):  # the kernel detached it: it belongs where its parent is
+                    parent = procs.get(int(f[1]))
+                    cgroup = parent.cgroup if parent is not None else cgroup
             record = make(ProcInfo, (
                 pid, int(f[1]), start_ticks, uid, user, state, int(f[16]), int(f[17]), int(f[3]), int(f[2]),
                 int(f[5]), int(f[4]), locked_kb, exit_code,

@@ -18,7 +18,7 @@ from procwatch.engine import procfs
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import format_stat
 from procwatch.engine.tree import cgroup_unit
-from procwatch.engine.words import format_bytes, format_elapsed, tty_name
+from procwatch.engine.words import cpu_time_column, format_bytes, format_elapsed, tty_name
 
 
 class ColumnContext(NamedTuple):
@@ -108,8 +108,9 @@ def wchan_value(p: ProcInfo, ctx: ColumnContext) -> str:
     return procfs.read_wchan(p.pid, ctx.proc) or "-"
 
 
-def command_value(p: ProcInfo, ctx: ColumnContext) -> str:
-    return p.cmdline  # as ps prints args: `[name] <defunct>` for a zombie
+def time_value(p: ProcInfo, ctx: ColumnContext) -> str:
+    """CPU time: as `ps aux` in the TUI (3:07), as `ps -o time` for scripts ([DD-]HH:MM:SS)."""
+    return cpu_time_column(p.cpu_ticks, ctx.clock_ticks) if ctx.human else ps_time(p.cpu_ticks // ctx.clock_ticks)
 
 
 def renamed(p: ProcInfo) -> bool:
@@ -143,17 +144,17 @@ COLUMNS: tuple[Column, ...] = (
     Column("mem", "MEM%", 5, True, ("%mem", "pmem"), mem_value, "resident memory over MemTotal"),
     Column("rss", "RSS", 6, True, ("rssize", "rsz"), lambda p, c: size_value(p.rss, c), "resident memory"),
     Column("vsz", "VSZ", 6, True, ("vsize",), lambda p, c: size_value(p.vsz, c), "virtual memory"),
-    Column("time", "TIME", 9, True, ("cputime",), lambda p, c: ps_time(p.cpu_ticks // c.clock_ticks),
-           "CPU time used"),
+    Column("time", "TIME", 8, True, ("cputime",), time_value, "CPU time used"),
     Column("elapsed", "ELAPSED", 8, True, ("etime",), elapsed_value, "time since the process started"),
     Column("start", "START", 8, True, (), lambda p, c: ps_start(p.started, c.now), "when it started"),
     Column("wchan", "WCHAN", 14, False, (), wchan_value, "kernel function a sleeping process waits in"),
     Column("unit", "UNIT", 18, False, (), lambda p, c: cgroup_unit(p.cgroup), "systemd unit or container"),
     Column("cgroup", "CGROUP", 30, False, (), lambda p, c: p.cgroup or "-", "cgroup path"),
     Column("comm", "COMM", 15, False, ("ucomm", "ucmd"), lambda p, c: p.name, "command name (comm)"),
-    Column("command", "COMMAND", 0, False, ("args", "cmd"), command_value, "command line (the tree in the TUI)"),
+    Column("command", "COMMAND", 0, False, ("args", "cmd"), lambda p, c: p.cmdline, "command line (the tree in the TUI)"),
 )
 BY_NAME: dict[str, Column] = {name: column for column in COLUMNS for name in (column.key, *column.aliases)}
+CGROUP_COLUMNS = frozenset({"unit", "cgroup"})  # they need ProcInfo.cgroup (read on demand: see the collector)
 DEFAULT_TUI = ("pid", "user", "stat", "cpu", "rss", "time", "command")  # TIME: CPU time, as ps aux (ELAPSED on request)
 
 

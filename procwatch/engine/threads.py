@@ -9,6 +9,8 @@ whatever the machine (10,000 processes of one thread each cost nothing more). Th
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 
 from procwatch.engine import procfs
 from procwatch.engine.model import Identity, ProcInfo
@@ -20,7 +22,7 @@ THREAD_BUDGET = 2000  # thread rows read per refresh at most
 def read_threads(parent: ProcInfo, proc: str = procfs.PROC) -> list[ProcInfo]:
     """The threads of `parent` other than its main thread, as ProcInfo records (pid = TID, ppid = the process),
     in TID order; [] when the process is gone or its task directory unreadable. Memory is the process's (threads
-    share it, as htop shows); CPU% is not measured per thread."""
+    share it, as htop shows); CPU% is measured between two reads (ThreadRates)."""
     try:
         tids = sorted(int(name) for name in os.listdir(f"{proc}/{parent.pid}/task") if name.isdigit())
     except OSError:
@@ -42,10 +44,10 @@ def read_threads(parent: ProcInfo, proc: str = procfs.PROC) -> list[ProcInfo]:
     return out
 
 
-def with_threads(rows: list[Row], proc: str = procfs.PROC,
-                 budget: int = THREAD_BUDGET) -> tuple[list[Row], frozenset[Identity], int]:
+def with_threads(rows: list[Row], proc: str = procfs.PROC, budget: int = THREAD_BUDGET,
+                 rates: ThreadRates | None = None) -> tuple[list[Row], frozenset[Identity], int]:
     """(rows with thread rows under their process, the identities of the thread rows, how many multithreaded
-    processes were left out because the budget ran out)."""
+    processes were left out because the budget ran out). `rates` gives each thread its CPU% since the last call."""
     out: list[Row] = []
     thread_ids: set[Identity] = set()
     left_out = 0
@@ -58,6 +60,8 @@ def with_threads(rows: list[Row], proc: str = procfs.PROC,
             left_out += 1
             continue
         threads = read_threads(p, proc)[:budget]
+        if rates is not None:
+            threads = [rates.rate(thread) for thread in threads]
         budget -= len(threads)
         if not threads:
             continue
@@ -68,4 +72,29 @@ def with_threads(rows: list[Row], proc: str = procfs.PROC,
             last = number == len(threads) - 1 and not has_children_shown
             out.append(Row(thread, row.depth + 1, prefix + ("└─ " if last else "├─ "), row.context, 0, False, 0))
             thread_ids.add((thread.pid, thread.start_ticks))
+    if rates is not None:
+        rates.forget_all_but(thread_ids)
     return out, frozenset(thread_ids), left_out
+
+
+class ThreadRates:
+    """CPU% per thread between two reads, as the collector computes it per process. Remembers only the threads
+    shown at the last read: bounded by the budget."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.clock_ticks = os.sysconf("SC_CLK_TCK")
+        self._last: dict[Identity, tuple[int, float]] = {}
+        self._new: dict[Identity, tuple[int, float]] = {}
+
+    def rate(self, thread: ProcInfo) -> ProcInfo:
+        identity, now = (thread.pid, thread.start_ticks), self.clock()
+        self._new[identity] = (thread.cpu_ticks, now)
+        last = self._last.get(identity)
+        if last is None or now <= last[1]:
+            return thread
+        percent = (thread.cpu_ticks - last[0]) * 100 / self.clock_ticks / (now - last[1])
+        return thread._replace(cpu_percent=percent)
+
+    def forget_all_but(self, shown: set[Identity]) -> None:
+        self._last, self._new = {k: v for k, v in self._new.items() if k in shown}, {}

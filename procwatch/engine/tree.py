@@ -36,6 +36,10 @@ class ProcessFilter:
     def active(self) -> bool:
         return bool(self.users or self.states or self.text or self.units or self.cgroup)
 
+    @property
+    def needs_cgroups(self) -> bool:
+        return bool(self.units or self.cgroup)
+
     def matches(self, p: ProcInfo) -> bool:
         return _matcher(self, {p.pid: p})(p.pid)
 

@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult
 from procwatch.engine import catalog, words
 from procwatch.engine.catalog import t
 from procwatch.engine.collector import Collector
-from procwatch.engine.columns import BY_NAME, COLUMNS, Column
+from procwatch.engine.columns import BY_NAME, CGROUP_COLUMNS, COLUMNS, Column
 from procwatch.engine.escape import printable
 from procwatch.engine.history import NOTHING_RECENT
 from procwatch.engine.model import INTERVAL_STEPS, ProcInfo
@@ -46,6 +46,7 @@ from procwatch.view.collectors import make_collector
 from procwatch.view.poller import Poller, Update, View
 
 DETAILS_MIN_HEIGHT = 16  # rows of screen below which the details panel would leave the table no rows
+SHORT_SCREEN = 32  # rows below which the lesson and the sandbox panel take less room
 
 
 class ProcwatchApp(App[int]):
@@ -65,6 +66,7 @@ class ProcwatchApp(App[int]):
         super().__init__()
         self.columns = columns
         self.procfs = procfs  # signals and demos are refused when it is not our own /proc
+        self.unit_picker_pending = False  # U was pressed before the cgroups were read: open once they are
         self.readonly = readonly  # no signal, no sandbox: said by the keys that would act, shown in the summary
         self.sandbox_controller = SandboxController(
             self, sandbox and not readonly, "readonly.sandbox" if readonly else "sandbox.disabled")
@@ -102,6 +104,8 @@ class ProcwatchApp(App[int]):
         table = self.query_one(ProcessTable)
         table.procfs = self.procfs
         table.set_columns(self.columns)
+        if self.view.process_filter.needs_cgroups or CGROUP_COLUMNS & {column.key for column in self.columns}:
+            self.poller.want_cgroups()
         table.focus()
         self.place_panels()
         self.poller.start()
@@ -173,6 +177,9 @@ class ProcwatchApp(App[int]):
                 self.sandbox_controller.show(dict(update.observations.snapshot.procs))
                 table.labels = self.sandbox_controller.labels()
             self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval, self.readonly))
+        if self.unit_picker_pending and update.swept and self.poller.has_cgroups:
+            self.unit_picker_pending = False
+            self._open_unit_picker()
         if update.threads_left_out and not (previous and previous.threads_left_out):
             self.say(words.threads_capped(update.threads_left_out), severity="warning", timeout=6)
         if first:
@@ -273,11 +280,22 @@ class ProcwatchApp(App[int]):
             shown = [k for k in order if k in shown or k == key]
         self.columns = tuple(BY_NAME[k] for k in shown)
         self.query_one(ProcessTable).set_columns(self.columns)
+        if key in CGROUP_COLUMNS and not self.poller.has_cgroups:
+            self.poller.want_cgroups()
 
     def set_units(self, units: frozenset[str]) -> None:
         self.set_filter(replace(self.view.process_filter, units=units))
 
     def action_pick_unit(self) -> None:
+        """The units come from /proc/PID/cgroup, read from the first time they are needed: the picker then opens
+        once a sweep has read them."""
+        if not self.poller.has_cgroups:
+            self.unit_picker_pending = True
+            self.poller.want_cgroups()
+            return
+        self._open_unit_picker()
+
+    def _open_unit_picker(self) -> None:
         counts = Counter(cgroup_unit(p.cgroup) for p in self.last.observations.snapshot) if self.last else Counter()
         choices = [(unit, t("dialog.user_choice", user=printable(unit), count=count)) for unit, count in counts.most_common()]
         self.push_screen(PickerScreen(t("dialog.pick_unit"), choices),
@@ -328,8 +346,10 @@ class ProcwatchApp(App[int]):
         if self.sandbox_controller.enabled:
             panel = self.query_one(SandboxPanel)
             panel.set_class(width < SandboxPanel.NARROW, "narrow")
+            panel.set_class(height < SHORT_SCREEN, "short")
             narrow_sandbox = panel.has_class("narrow") and panel.has_class("open")
         details.display = self.details_wanted and height >= DETAILS_MIN_HEIGHT and not narrow_sandbox
+        self.query_one(LessonPanel).set_class(height < SHORT_SCREEN, "short")
 
     def action_toggle_details(self) -> None:
         self.details_wanted = not self.details_wanted

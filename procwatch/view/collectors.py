@@ -70,11 +70,12 @@ class PsutilCollector:
         return Snapshot(procs=procs, taken_at=now, sweep_seconds=time.monotonic() - started)
 
 
-def make_collector(proc: str = "/proc") -> Collector:
+def make_collector(proc: str = "/proc", cgroups: bool = False) -> Collector:
     """The /proc reader where there is a /proc (the hot path), psutil elsewhere. `proc`: another procfs to read
-    (--procfs: a host's /proc mounted in a container)."""
-    if proc != "/proc":
-        return ProcfsCollector(proc)
-    if os.path.exists("/proc/self/stat"):
-        return ProcfsCollector()
+    (--procfs: a host's /proc mounted in a container); `cgroups`: fill ProcInfo.cgroup from the first sweep."""
+    if proc != "/proc" or os.path.exists("/proc/self/stat"):
+        collector = ProcfsCollector(proc)
+        if cgroups:
+            collector.enable_cgroups()
+        return collector
     return PsutilCollector()

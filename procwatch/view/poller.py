@@ -16,7 +16,7 @@ from procwatch.engine.collector import Collector
 from procwatch.engine.history import NOTHING_RECENT, History, Recent
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Identity
-from procwatch.engine.threads import with_threads
+from procwatch.engine.threads import ThreadRates, with_threads
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
 from procwatch.view.rows import RowFacts
 
@@ -63,6 +63,8 @@ class Poller:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._want_sweep = True
+        self._cgroups_wanted = False
+        self._thread_rates = ThreadRates()
         self._observations: Observations | None = None
         self._built = 0
         self._thread = threading.Thread(target=self._run, name="procwatch-poller", daemon=True)
@@ -81,6 +83,17 @@ class Poller:
         self.view = view
         self._wake.set()
 
+    def want_cgroups(self) -> None:
+        """Fill ProcInfo.cgroup from the next sweep on (the UNIT column, a unit filter, the unit picker); applied
+        by the poller thread itself, between two sweeps, and a sweep is asked for."""
+        self._cgroups_wanted = True
+        self.refresh_now()
+
+    @property
+    def has_cgroups(self) -> bool:
+        """Whether sweeps fill ProcInfo.cgroup (a collector that cannot be asked gives what it has)."""
+        return bool(getattr(self.collector, "cgroups", True)) and not self._cgroups_wanted
+
     def refresh_now(self) -> None:
         self._want_sweep = True
         self._wake.set()
@@ -96,6 +109,11 @@ class Poller:
             try:
                 started = time.monotonic()
                 if sweep or self._observations is None:
+                    if self._cgroups_wanted:
+                        self._cgroups_wanted = False
+                        enable = getattr(self.collector, "enable_cgroups", None)
+                        if enable is not None:
+                            enable()
                     self._observations = self.lineage.observe(self.collector.sweep())
                     self._recent = self.history.record(self._observations)
                 observations, recent = self._observations, self._recent
@@ -108,7 +126,8 @@ class Poller:
                 thread_rows: frozenset[Identity] = frozenset()
                 left_out = 0
                 if view.threads:
-                    rows, thread_rows, left_out = with_threads(rows, getattr(self.collector, "proc", "/proc"))
+                    rows, thread_rows, left_out = with_threads(rows, getattr(self.collector, "proc", "/proc"),
+                                                               rates=self._thread_rates)
                 work = time.monotonic() - started
                 if sweep:
                     period = max(self.interval, 1.5 * work)

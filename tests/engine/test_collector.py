@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.polling import wait_until
-from support.procs import LIFETIME, PY_SLEEP, PY_THREADS, PYTHON, read_stat, wait_state
+from support.procs import LIFETIME, PY_SLEEP, PY_THREADS, PYTHON, cmdline_of, read_stat, wait_state
 from support.ps import ps_stat
 
 import procwatch.engine.procfs as collector_module
@@ -119,7 +119,9 @@ def test_command_line_is_read_again_after_exec(children):
     assert before.argv[0] == PYTHON
     proc.stdin.write(b"exec\n")
     proc.stdin.flush()
-    wait_until(lambda: (read_stat(proc.pid) or ("",))[0] == "sleep", what="the exec")
+    # mid-exec the new comm shows before the new command line (which reads empty meanwhile): wait for both
+    wait_until(lambda: (read_stat(proc.pid) or ("",))[0] == "sleep" and cmdline_of(proc.pid)[:1] == [b"sleep"],
+               what="the exec")
     after = collector.sweep().get(proc.pid)
     assert after.identity == before.identity
     assert (after.name, after.argv) == ("sleep", ("sleep", LIFETIME))

@@ -59,16 +59,14 @@ def test_columns_match_ps(children, kind):
         proc = children.zombie(3)
     else:
         proc = children.python(RENAMER)
-    # clocks move while the commands run (a loaded machine takes seconds to start one): ps reads them before and
-    # after ours, and ours must lie between, a second either way
     before = {field: seconds(ps_field(proc.pid, f"{field}:64")) for field in CLOCKS}
     mine = ours(proc.pid, EXACT + CLOCKS)
+    after = {field: seconds(ps_field(proc.pid, f"{field}:64")) for field in CLOCKS}
+    for field in CLOCKS:  # clocks move: ours, read between two ps runs, lies between them (to the second)
+        assert before[field] - 1 <= seconds(mine[field]) <= after[field] + 1, (field, before, mine, after)
     for field in EXACT:
         expected = ps_field(proc.pid, f"{field}:64")
         assert mine[field] == expected, (kind, field, mine[field], expected)
-    for field in CLOCKS:
-        after = seconds(ps_field(proc.pid, f"{field}:64"))
-        assert before[field] - 1 <= seconds(mine[field]) <= after + 1, (field, before[field], mine[field], after)
     args = ps_field(proc.pid, "args:4096")
     command = mine["args"].lstrip("├└─│ ")
     if kind in ("threads", "renamed"):  # python -c with newlines: ps prints them as ?, we escape them as \n
@@ -89,7 +87,7 @@ def test_cpu_and_mem_percent_as_ps_computes_them(children):
     before = float(ps_field(busy.pid, "pcpu"))
     mine = ours(busy.pid, ("pcpu", "pmem"))
     after = float(ps_field(busy.pid, "pcpu"))
-    assert min(before, after) - 2.0 <= float(mine["pcpu"]) <= max(before, after) + 2.0, (before, mine, after)
+    assert min(before, after) - 5 <= float(mine["pcpu"]) <= max(before, after) + 5, (before, mine, after)
     assert abs(float(mine["pmem"]) - float(ps_field(busy.pid, "pmem"))) <= 0.2
 
 
@@ -150,3 +148,18 @@ def test_cgroup_paths_and_units(children):
         result = subprocess.run([sys.executable, "-m", "procwatch", "--once", "--json", *args],
                                 capture_output=True, text=True, cwd=REPO, timeout=DEADLINE * 3)
         assert (f'"pid": {proc.pid},' in result.stdout) is shown, args
+
+
+def test_cgroups_are_read_only_when_asked(children):
+    """Reading /proc/PID/cgroup costs as much as stat: off until asked; then every process once (idle ones whose
+    record is otherwise reused too), then kept."""
+    from procwatch.engine.collector import ProcfsCollector
+
+    proc = children.sleeper()
+    collector = ProcfsCollector()
+    assert collector.sweep().procs[proc.pid].cgroup == ""
+    assert collector.sweep().procs[proc.pid].cgroup == ""  # reused as it is
+    collector.enable_cgroups()
+    expected = read_cgroup(proc.pid)
+    assert expected and collector.sweep().procs[proc.pid].cgroup == expected
+    assert collector.sweep().procs[proc.pid].cgroup == expected

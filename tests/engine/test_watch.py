@@ -168,7 +168,7 @@ def test_foreign_procfs_is_read_and_signals_are_refused(tmp_path, children):
 
 def test_lineage_events_for_exec_threads_and_exit(children):
     """The typed events --watch prints, from real processes: exec (same pid and start time, new program), a
-    thread started, exited (reaped between two sweeps, never seen as a zombie); kworker renames are not execs."""
+    thread started, exited (reaped between two sweeps, never seen as a zombie)."""
     collector, lineage = ProcfsCollector(), Lineage()
     lineage.observe(collector.sweep())
     shell = children.start(["sh", "-c", f"read x; exec sleep {LIFETIME}"], stdin=subprocess.PIPE, text=True)

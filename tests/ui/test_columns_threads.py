@@ -111,6 +111,8 @@ async def test_threads_view_shows_each_threads_own_state(children):
         assert "R" in states.values() or "S" in states.values()
         await wait_for(pilot, lambda: "R" in [row_text(app, t).split()[2] for t in tids],
                        what="the burning thread to show R")  # a running thread inside a sleeping process
+        await wait_for(pilot, lambda: max(float(row_text(app, t).split()[3]) for t in tids) > 20,
+                       what="the burning thread's own CPU%")  # measured per thread between two refreshes
         await pilot.press("H")
         await wait_for(pilot, lambda: not set(tids) & set(shown_pids(app)), what="the thread rows to go")
 
@@ -156,3 +158,21 @@ async def test_the_command_and_tree_always_come_last(columns):
         await started(pilot, app)
         assert header(app).split()[-1] == "COMMAND"
         assert "└─ " in row_text(app, 1401) or "├─ " in row_text(app, 1401)
+
+
+async def test_unit_picker_reads_cgroups_on_demand(children):
+    """The real collector reads no cgroup until the picker asks; then the picker opens with every unit counted."""
+    from procwatch.engine.procfs import read_cgroup
+    from procwatch.engine.tree import cgroup_unit
+
+    proc = children.sleeper()
+    unit = cgroup_unit(read_cgroup(proc.pid))
+    app = make_app(interval=0.25, sandbox=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        assert not app.poller.has_cgroups
+        await pilot.press("U")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), what="the unit picker")
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any(label.startswith(f"{unit} (") for label in labels), labels

@@ -192,8 +192,11 @@ class ProcessTable(ScrollView, can_focus=True):
                 target = ancestor
                 break
             pid = ancestor.ppid
-        if target is None:
-            target = self.rows[min(old_index, len(self.rows) - 1)].proc
+        if target is None:  # the row now where it was, or the nearest one below (then above) that is not ended
+            start = min(old_index, len(self.rows) - 1)
+            order = [*range(start, len(self.rows)), *range(start - 1, -1, -1)]
+            live = (self.rows[i].proc for i in order if not (self.recent.ended and self.ended(self.rows[i].proc)))
+            target = next(live, self.rows[start].proc)
         self.cursor = target.identity
         if exited:
             self.post_message(self.SelectedExited(previous, target))
@@ -289,8 +292,12 @@ class ProcessTable(ScrollView, can_focus=True):
         label, thread = self._label(p)
         clock = self.observations.snapshot.taken_at if self._volatile and self.observations else None
         return (p, row.guide, row.context, row.collapsed, row.hidden, index == self.cursor_index, label, thread,
-                self._row_style(row), tuple(self._words(row, label, thread)), self.size.width < MARKERS_FIRST_BELOW,
+                self._row_style(row), self._words_key(row, label, thread), self.size.width < MARKERS_FIRST_BELOW,
                 self.columns, clock)
+
+    def _words_key(self, row: Row, label: str | None, thread: bool) -> tuple[tuple[str, ...], str]:
+        words, renamed_as = self._words(row, label, thread)
+        return tuple(words), renamed_as
 
     def _refresh_changed_lines(self) -> None:
         """Repaint the visible lines whose key differs from what is drawn there (none when nothing changed)."""
@@ -387,14 +394,16 @@ class ProcessTable(ScrollView, can_focus=True):
         thread = bool(self.thread_rows) and (p.pid, p.start_ticks) in self.thread_rows
         return (printable(p.name) if thread else label), thread
 
-    def _words(self, row: Row, label: str | None, thread: bool) -> list[str]:
-        """The markers drawn with a row's command."""
+    def _words(self, row: Row, label: str | None, thread: bool) -> tuple[list[str], str]:
+        """The markers drawn with a row's command, and the comm of a process that renamed itself (drawn after the
+        command, even where markers lead)."""
         p = row.proc
         words = markers(p, self.observations) if self.observations else []
+        renamed_as = ""
         if thread:
             words.insert(0, thread_marker())
         elif label is None and renamed(p):
-            words.insert(0, comm_marker(printable(p.name)))
+            renamed_as = comm_marker(printable(p.name))
         if row.context:
             words.append(t("marker.context_short"))
         ended = self.ended(p) if self.recent.ended else None
@@ -402,7 +411,7 @@ class ProcessTable(ScrollView, can_focus=True):
             words = [t(f"marker.{ended}")]
         elif self.recent.new and p.identity in self.recent.new:
             words.append(t("marker.new"))
-        return words
+        return words, renamed_as
 
     def _guide(self, row: Row) -> str:
         return narrow_guide(row.guide) if self.size.width < MARKERS_FIRST_BELOW else row.guide
@@ -431,11 +440,13 @@ class ProcessTable(ScrollView, can_focus=True):
         segments = [Segment(" ".join(cells) + "  ", style), Segment(self._guide(row), guide_style)]
         if row.collapsed:
             segments.append(Segment(f"▸{row.hidden} ", marker_style))
-        words = self._words(row, label, thread)
+        words, renamed_as = self._words(row, label, thread)
         if not words:
             segments.append(Segment(command, style))
         elif self.size.width < MARKERS_FIRST_BELOW:  # a narrow screen: the markers first, where they are seen
             segments += [Segment("‹" + "› ‹".join(words) + "› ", marker_style), Segment(command, style)]
         else:
             segments += [Segment(command, style), Segment("  ‹" + "› ‹".join(words) + "›", marker_style)]
+        if renamed_as:
+            segments.append(Segment(f"  ‹{renamed_as}›", marker_style))
         return Strip(segments)
