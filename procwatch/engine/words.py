@@ -255,3 +255,78 @@ FOREIGN_PROC_NOTE = "/proc belongs to another PID namespace: signals and the san
 
 def hidepid_note(mode: str) -> str:
     return f"/proc is mounted hidepid={mode}: only your own processes are visible"
+
+
+# ---- fleet: other machines over ssh (procwatch.engine.remote, procwatch --host)
+
+# (what ssh says on stderr, lower-cased) -> one line for the user; the first match wins
+SSH_FAILURES = (
+    ("host key verification failed", "the host key is unknown or has changed (Host key verification failed): "
+     "connect once with ssh to check and accept it, or fix known_hosts"),
+    ("remote host identification has changed", "the host key has changed: fix known_hosts after checking why"),
+    ("permission denied", "authentication failed (permission denied): no key or agent ssh could use without asking"),
+    ("too many authentication failures", "authentication failed (too many authentication failures)"),
+    ("could not resolve hostname", "cannot resolve the host name"),
+    ("name or service not known", "cannot resolve the host name"),
+    ("connection refused", "connection refused: no ssh server listens on that port"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "no route to host (network is unreachable)"),
+    ("connection timed out", "connection timed out"),
+    ("operation timed out", "connection timed out"),
+    ("connection closed by", "the server closed the connection"),
+    ("can't open user config file", "cannot read the ssh config file"),
+    ("no such file or directory", "cannot read the ssh config file"),
+    ("bad configuration option", "the ssh config file has a bad option"),
+)
+REMOTE_NOTHING_TO_RUN = "neither python3 nor ps could be run on the remote"
+REMOTE_NO_ANSWER = "the remote sent no processes in time"
+REMOTE_SIGNAL_NEEDS_PYTHON = "signals on a remote need Python 3.10 there (read with ps, no identity check)"
+REMOTE_NOT_CONNECTED = "the host is not connected"
+REMOTE_NO_REPLY = "the remote did not answer"
+PS_FALLBACK_LOSSES = ("the exit status a zombie's parent has not collected", "how much memory is locked (only the L flag)",
+                      "start times finer than a second", "the kernel's name (comm: taken from argv)", "signals")
+
+
+def ps_fallback_note(too_old: bool) -> str:
+    why = "the remote's python3 is older than 3.10" if too_old else "no python3 on the remote"
+    return f"{why}: read with ps; lost: {', '.join(PS_FALLBACK_LOSSES)}"
+
+
+def ssh_said(line: str) -> str:
+    return f"ssh: {line}"
+
+
+def ssh_killed(signal_name: str) -> str:
+    return f"ssh ended by {signal_name}"
+
+
+def ssh_ended(status: int | None) -> str:
+    return "the connection ended" if not status else f"ssh ended with status {status}"
+
+
+def ssh_cannot_start(program: str, why: str) -> str:
+    return f"cannot run {program}: {why}"
+
+
+def remote_disconnected(why: str) -> str:
+    return f"disconnected: {why}"
+
+
+HOST_STATES = {"connecting": "connecting", "connected": "connected", "disconnected": "disconnected",
+               "closed": "closed"}
+
+
+def host_line(label: str, status: object) -> str:
+    """The line naming the host above its tree (status: a remote.HostStatus)."""
+    state = getattr(status, "state", "")
+    line = f"host {label}: {HOST_STATES.get(state, state)}"
+    mode, python, reason = getattr(status, "mode", ""), getattr(status, "python", ""), getattr(status, "reason", "")
+    if state == "connected":
+        line += f" (python {python})" if mode == "python" else " (ps)"
+    elif reason:
+        line += f": {reason}"
+    return line + " · the sandbox is local only"
+
+
+def host_failed(label: str, reason: str) -> str:
+    return f"{label}: {reason}"
