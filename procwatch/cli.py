@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from procwatch import __version__
 from procwatch.engine.model import MAX_INTERVAL, MIN_INTERVAL
+from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS, ProcessFilter
 
@@ -30,6 +31,35 @@ class _Parser(argparse.ArgumentParser):
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def add_host_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", metavar="[USER@]HOST[:PORT]", action="append", default=[],
+                        help="watch this machine over ssh (repeatable; nothing is installed there)")
+    parser.add_argument("--ssh-config", metavar="FILE", help="ssh configuration file, handed to ssh as -F FILE")
+    parser.add_argument("--connect-timeout", metavar="SECONDS", default="10",
+                        help="seconds ssh may take to connect to a host (default 10)")
+
+
+def parse_host_arguments(args: argparse.Namespace) -> tuple[list[HostSpec], SshOptions]:
+    """The hosts to watch (a plain list: a config file can supply it later) and how ssh is run."""
+    hosts = []
+    for text in args.host:
+        try:
+            hosts.append(HostSpec.parse(text))
+        except ValueError as error:
+            raise UsageError(f"--host: {error}") from None
+    if args.ssh_config is not None and not os.access(args.ssh_config, os.R_OK):
+        raise UsageError(f"--ssh-config: cannot read {args.ssh_config!r}")
+    try:
+        timeout = float(args.connect_timeout)
+    except ValueError:
+        timeout = math.nan
+    if not (math.isfinite(timeout) and 1 <= timeout <= 600):
+        raise UsageError(f"--connect-timeout: {args.connect_timeout!r} must be from 1 to 600 seconds")
+    if (args.ssh_config is not None or args.connect_timeout != "10") and not hosts:
+        raise UsageError("--ssh-config and --connect-timeout go with --host")
+    return hosts, SshOptions(config=args.ssh_config, connect_timeout=timeout)
 
 
 def parse_users(value: str) -> frozenset[str]:
@@ -84,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interval", metavar="SECONDS", default="1", help="TUI refresh interval (default 1)")
     parser.add_argument("--theme", metavar="NAME", help="TUI colour theme (any Textual theme, e.g. textual-light)")
     parser.add_argument("--no-sandbox", action="store_true", help="disable the sandbox of demo processes")
+    add_host_arguments(parser)
     return parser
 
 
@@ -102,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             text=args.filter or "",
         )
         interval = parse_interval(args.interval)
+        hosts, ssh_options = parse_host_arguments(args)
     except UsageError as error:
         print(f"procwatch: {error} (see procwatch --help)", file=sys.stderr)
         return 2
@@ -109,7 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from procwatch.report import run_once
 
         try:
-            status = run_once(args, process_filter)
+            if hosts:
+                from procwatch.hosts_report import run_hosts_once
+
+                status = run_hosts_once(args, process_filter, hosts, ssh_options)
+            else:
+                status = run_once(args, process_filter)
             sys.stdout.flush()  # here, not at interpreter exit, where an error would only be "ignored"
             return status
         except BrokenPipeError:  # `procwatch --once | head`: the reader has all it wanted

@@ -11,7 +11,7 @@ import sys
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [TESTS, os.path.join(os.path.dirname(TESTS), "screenshots")]  # support.*, and scenes (one table)
 
-pytest_plugins = ["support.children"]  # the `children` and `no_leftover_children` fixtures
+pytest_plugins = ["support.children", "support.sshd"]  # `children`, `no_leftover_children`; `sshd_hosts`
 
 
 def pytest_terminal_summary(terminalreporter):

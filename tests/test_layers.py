@@ -23,7 +23,7 @@ RULES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "view": (frozenset({"engine", "view"}), frozenset({"rich", "psutil"})),
     "ui": (frozenset({"engine", "view", "ui", "sandbox"}), frozenset({"rich", "textual"})),
     # the package's top level: the CLI, the --once report, __main__; Textual only through procwatch.ui
-    "": (frozenset({"engine", "view", "ui", "report", "cli"}), frozenset()),
+    "": (frozenset({"engine", "view", "ui", "report", "hosts_report", "cli"}), frozenset()),
 }
 
 

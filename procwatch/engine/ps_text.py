@@ -60,6 +60,6 @@ def parse_line(line: bytes) -> ProcInfo:
     return ProcInfo(
         pid=pid, ppid=ppid, start_ticks=int(started) * TICKS_PER_SECOND, uid=uid, user=user, state=stat[0], nice=nice,
         threads=threads, session=session, pgrp=pgrp, tpgid=tpgid, tty_nr=0, locked_kb=1 if "L" in stat else 0,
-        exit_code=0, rss=rss_kb * 1024, cpu_ticks=cpu_seconds * TICKS_PER_SECOND, cpu_percent=0.0,
+        exit_code=-1 if stat[0] == "Z" else 0, rss=rss_kb * 1024, cpu_ticks=cpu_seconds * TICKS_PER_SECOND, cpu_percent=0.0,
         name=_name(argv, args), argv=argv, kernel_thread=kernel_thread, started=started,
     )

@@ -172,8 +172,9 @@ class RemoteCollector:
     every 30 s; without it, the first failure is final (`--once`)."""
 
     def __init__(self, host: HostSpec, interval: float = 1.0, options: SshOptions | None = None,
-                 reconnect: bool = False, first_timeout: float | None = None) -> None:
+                 reconnect: bool = False, first_timeout: float | None = None, host_in_notes: bool = False) -> None:
         self.host, self.interval = host, interval
+        self.host_in_notes = host_in_notes  # the TUI's tree shows its notes above it: the host's name and state
         self.options = options or SshOptions()
         self.reconnect = reconnect
         self.first_timeout = first_timeout if first_timeout is not None else self.options.connect_timeout + 20
@@ -206,6 +207,8 @@ class RemoteCollector:
             latest, status = self._latest, self.status
         if latest is None:
             raise RemoteError(status.reason or words.REMOTE_NO_ANSWER)
+        if not self.host_in_notes:
+            return latest
         return replace(latest, notes=(words.host_line(self.host.label, status), *latest.notes))
 
     def latest(self) -> Snapshot | None:

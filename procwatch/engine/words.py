@@ -96,7 +96,9 @@ def signal_name(signo: int) -> str:
 
 
 def wait_status(status: int) -> str:
-    """A wait() status in words: 768 -> 'exit 3', 9 -> 'killed by SIGKILL'."""
+    """A wait() status in words: 768 -> 'exit 3', 9 -> 'killed by SIGKILL'; negative: not known (ps gives none)."""
+    if status < 0:
+        return "exit status unknown"
     if os.WIFEXITED(status):
         return f"exit {os.WEXITSTATUS(status)}"
     if os.WIFCONTINUED(status):
@@ -275,7 +277,6 @@ SSH_FAILURES = (
     ("operation timed out", "connection timed out"),
     ("connection closed by", "the server closed the connection"),
     ("can't open user config file", "cannot read the ssh config file"),
-    ("no such file or directory", "cannot read the ssh config file"),
     ("bad configuration option", "the ssh config file has a bad option"),
 )
 REMOTE_NOTHING_TO_RUN = "neither python3 nor ps could be run on the remote"

@@ -1,0 +1,164 @@
+"""The remote collector's wire format and its defences, without sshd: the "ssh" program is a script that runs the
+remote command here (the real agent) or plays a hostile remote. Every failure must be one line, never a crash."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+
+import pytest
+from support.polling import wait_until
+
+from procwatch.engine import wire
+from procwatch.engine.collector import ProcfsCollector
+from procwatch.engine.remote import HostSpec, RemoteCollector, RemoteError, SshOptions
+
+pytestmark = pytest.mark.usefixtures("no_leftover_children")
+
+HELLO = '["hello",1,{"python":"3.11","kernel":"6","notes":[]}]'
+RECORD = [1, 0, 5, 0, "root", "S", 0, 1, 1, 1, -1, 0, 0, 0, 4096, 3, 0.0, "init", ["/sbin/init"], False, 1.5]
+
+
+def fake_ssh(tmp_path, body: str, name: str = "ssh") -> str:
+    """An executable standing for ssh: `body` is shell; `$last` is the remote command procwatch asked for."""
+    path = tmp_path / name
+    path.write_text(f"#!/bin/sh\nfor last; do :; done\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def collect(program: str, **kwargs) -> RemoteCollector:
+    return RemoteCollector(HostSpec.parse("fake"), options=SshOptions(program=program, connect_timeout=5), **kwargs)
+
+
+def failure(program: str) -> str:
+    collector = collect(program)
+    try:
+        with pytest.raises(RemoteError) as error:
+            collector.sweep()
+    finally:
+        collector.close()
+    reason = str(error.value)
+    assert "\n" not in reason and "\x1b" not in reason
+    return reason
+
+
+def test_deltas_rebuild_the_same_snapshots_and_idle_costs_little():
+    collector, encoder, decoder = ProcfsCollector(), wire.DeltaEncoder(), wire.DeltaDecoder()
+    sizes = []
+    for _ in range(3):
+        snapshot = collector.sweep()
+        data = encoder.encode(snapshot)
+        sizes.append(len(data))
+        lines = io.BytesIO(data)
+        reader = wire.LineReader(lines)
+        header = wire.parse_line(reader.next())
+        decoded = decoder.read_snapshot(header, reader.next)
+        assert decoded.procs == snapshot.procs
+        assert reader.next() is None
+    assert sizes[1] < sizes[0] / 3 and sizes[2] < sizes[0] / 3  # only what changed
+
+
+def test_argv_is_cut_to_a_bound():
+    assert wire.cut_argv(("a" * 10, "b" * 10), 15) == ("a" * 10, "b" * 5)
+    assert wire.cut_argv(("a", "b"), 15) == ("a", "b")
+
+
+@pytest.mark.parametrize(("record", "said"), [
+    ([*RECORD[:-1]], "expected length"),
+    (["1", *RECORD[1:]], "bad pid"),
+    ([True, *RECORD[1:]], "bad pid"),
+    ([0, *RECORD[1:]], "bad pid"),
+    ([*RECORD[:5], "Q", *RECORD[6:]], "bad state"),
+    ([*RECORD[:17], "x" * 300, *RECORD[18:]], "bad name"),
+    ([*RECORD[:18], ["a", 1], *RECORD[19:]], "bad argv"),
+    ([*RECORD[:18], ["a" * (wire.MAX_ARGV + 1)], *RECORD[19:]], "bad argv"),
+    ([*RECORD[:20], float("nan")], "bad started"),
+    ({"pid": 1}, "expected length"),
+])
+def test_every_record_is_checked(record, said):
+    with pytest.raises(wire.WireError, match=said):
+        wire.parse_record(json.loads(json.dumps(record)))
+
+
+def test_a_good_record_becomes_a_procinfo():
+    record = wire.parse_record(list(RECORD))
+    assert record.pid == 1 and record.argv == ("/sbin/init",) and record.cmdline == "/sbin/init"
+
+
+def test_the_real_agent_through_a_local_pipe(tmp_path):
+    with collect(fake_ssh(tmp_path, 'exec sh -c "$last"'), interval=0.25) as collector:
+        snapshot = collector.sweep()
+        assert snapshot.get(os.getpid()) is not None
+        assert collector.status.state == "connected" and collector.status.mode == "python"
+        wait_until(lambda: collector.snapshots_received >= 3, what="deltas")
+
+
+def test_what_a_login_shell_prints_first_is_skipped(tmp_path):
+    program = fake_ssh(tmp_path, 'echo "Welcome to the machine"; echo "\033[31mlast login\033[0m"; exec sh -c "$last"')
+    with collect(program) as collector:
+        assert len(collector.sweep()) > 5
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ("yes 'garbage line' | head -n 1000", "did not greet"),
+    (f"echo '{HELLO}'; head -c 300000 /dev/zero | tr '\\0' x; echo", "line longer than 256 KiB"),
+    (f"echo '{HELLO}'; printf '[\"snap\",1,0,1,1,[]]\\n[1,0,'", "stopped in the middle of a line"),
+    (f"echo '{HELLO}'; echo '[\"snap\",1,0,1,5,[]]'; echo '{json.dumps(RECORD)}'", "in the middle of a snapshot"),
+    (f"echo '{HELLO}'; echo '[\"snap\",1,0,1,999999999,[]]'", "header is malformed"),
+    (f"echo '{HELLO}'; echo '[\"snap\",1,0,0,0,[]]'", "changes before a whole snapshot"),
+    (f"echo '{HELLO}'; echo '[\"snap\",1,0,1,1,[]]'; echo '[1,2,3]'", "expected length"),
+    (f"echo '{HELLO}'; printf '\\377\\376\\n'", "not procwatch's protocol"),
+    ("echo '[\"hello\",2,{}]'", "protocol 2"),
+    ("echo '[\"error\",\"\\u001b]0;pwned\\u0007 no /proc\"]'", "\\e]0;pwned\\x07 no /proc"),
+    ("exit 0", "the connection ended"),
+    ("echo 'ssh: connect to host fake port 22: Connection refused' >&2; exit 255", "connection refused"),
+    ("printf 'bad thing \\033[2J happened\\n' >&2; exit 255", "ssh: bad thing \\e[2J happened"),
+])
+def test_a_hostile_or_broken_remote_is_one_line(tmp_path, body, said):
+    assert said in failure(fake_ssh(tmp_path, body))
+
+
+def test_a_flood_is_cut_off(tmp_path):
+    with collect(fake_ssh(tmp_path, f"echo '{HELLO}'; exec yes '[\"snap\",1,0,1,0,[]]'")) as collector:
+        collector.sweep()  # the first snapshots are taken, then the rate gives it away
+        wait_until(lambda: collector.status.state == "disconnected", what="the flood cut off")
+        assert "floods" in collector.status.reason
+
+
+def test_a_remote_that_says_nothing_times_out(tmp_path):
+    collector = RemoteCollector(HostSpec.parse("fake"), options=SshOptions(program=fake_ssh(tmp_path, "exec sleep 30")),
+                                first_timeout=0.5)
+    with pytest.raises(RemoteError, match="sent no processes in time"):
+        collector.sweep()
+    collector.close()
+    assert collector.status.state == "closed"
+
+
+def test_a_dropped_connection_is_retried_with_backoff(tmp_path):
+    counter = tmp_path / "count"
+    program = fake_ssh(tmp_path, f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 2 ] && exec sh -c "$last"; exit 255')
+    with collect(program, reconnect=True) as collector:
+        wait_until(lambda: collector.status.state == "disconnected", what="the first attempt failing")
+        assert collector.status.retry_at is not None
+        wait_until(lambda: collector.status.state == "connected", what="the second attempt", timeout=15)
+        assert collector.sweep().get(os.getpid()) is not None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("web1", ("web1", None, None)),
+    ("alice@web1:2222", ("web1", "alice", 2222)),
+    ("[::1]:22", ("::1", None, 22)),
+    ("bob@[fe80::1]", ("fe80::1", "bob", None)),
+])
+def test_host_specs(text, expected):
+    spec = HostSpec.parse(text)
+    assert (spec.host, spec.user, spec.port) == expected and spec.label == text
+
+
+@pytest.mark.parametrize("text", ["", "-oProxyCommand=x", "a@-b", "web1:0", "web1:99999", "a b", "web\x1b1", "a@"])
+def test_bad_host_specs(text):
+    with pytest.raises(ValueError):
+        HostSpec.parse(text)
