@@ -159,4 +159,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     from procwatch.ui.launcher import run_app
 
     return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,
-                   sandbox=not args.no_sandbox)
+                   sandbox=not args.no_sandbox, hosts=hosts, ssh_options=ssh_options)

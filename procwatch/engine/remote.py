@@ -181,6 +181,7 @@ class RemoteCollector:
         self.status = HostStatus("connecting", since=time.monotonic())
         self.bytes_received = 0
         self.snapshots_received = 0
+        self.received_at: float | None = None  # monotonic time the latest snapshot arrived (remote clocks differ)
         self._latest: Snapshot | None = None
         self._changed = threading.Condition()
         self._closed = threading.Event()
@@ -205,11 +206,14 @@ class RemoteCollector:
         with self._changed:
             self._changed.wait_for(lambda: self._latest is not None or self._final(), timeout=self.first_timeout)
             latest, status = self._latest, self.status
-        if latest is None:
-            raise RemoteError(status.reason or words.REMOTE_NO_ANSWER)
         if not self.host_in_notes:
+            if latest is None:
+                raise RemoteError(status.reason or words.REMOTE_NO_ANSWER)
             return latest
-        return replace(latest, notes=(words.host_line(self.host.label, status), *latest.notes))
+        host_line = words.host_line(self.host.label, status)
+        if latest is None:  # the TUI: nothing yet (or never): an empty tree under the host's state, at once
+            return Snapshot(procs={}, taken_at=time.time(), notes=(host_line,))
+        return replace(latest, notes=(host_line, *latest.notes))
 
     def latest(self) -> Snapshot | None:
         return self._latest
@@ -373,6 +377,7 @@ class RemoteCollector:
                 raise wire.WireError("the remote floods: far more snapshots than asked for")
             with self._changed:
                 self._latest = snapshot
+                self.received_at = now
                 self.snapshots_received += 1
                 self._changed.notify_all()
 

@@ -320,14 +320,41 @@ HOST_STATES = {"connecting": "connecting", "connected": "connected", "disconnect
 def host_line(label: str, status: object) -> str:
     """The line naming the host above its tree (status: a remote.HostStatus)."""
     state = getattr(status, "state", "")
-    line = f"host {label}: {HOST_STATES.get(state, state)}"
+    line = f"host {label} · {HOST_STATES.get(state, state)}"
     mode, python, reason = getattr(status, "mode", ""), getattr(status, "python", ""), getattr(status, "reason", "")
     if state == "connected":
-        line += f" (python {python})" if mode == "python" else " (ps)"
+        line += f", python {python}" if mode == "python" else ", ps"
     elif reason:
         line += f": {reason}"
-    return line + " · the sandbox is local only"
+    return line + " · sandbox: local only"
 
 
 def host_failed(label: str, reason: str) -> str:
     return f"{label}: {reason}"
+
+
+SANDBOX_LOCAL_ONLY = "the sandbox is local only: demos fork on this machine, not on a remote host"
+
+
+def fleet_state(state: str, mode: str, reason: str, retry_in: float | None) -> str:
+    if state == "connected":
+        return "connected" + (" (ps: no python3)" if mode == "ps" else "")
+    if state == "disconnected":
+        retry = f"; retry in {retry_in:.0f}s" if retry_in is not None else ""
+        return f"disconnected: {reason}{retry}"
+    return HOST_STATES.get(state, state)
+
+
+def fleet_age(seconds: float | None) -> str:
+    """How long ago the host's last snapshot arrived."""
+    return "-" if seconds is None else f"{seconds:.0f}s" if seconds < 100 else format_duration(seconds)
+
+
+def fleet_title(hosts: int, sort: str) -> str:
+    return (f"fleet: {hosts} host{'s' if hosts != 1 else ''} · sorted by {sort} (s) · Enter: its tree, Esc: back "
+            f"· sandbox: local only")
+
+
+def fleet_host_detail(label: str, state: str, python: str) -> str:
+    """Under the fleet table, for the highlighted host: its state in full (the table cuts long reasons)."""
+    return f"{label}: {state}" + (f" · python {python}" if python else "")

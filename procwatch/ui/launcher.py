@@ -8,8 +8,10 @@ import select
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from types import FrameType, TracebackType
 
+from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.tree import ProcessFilter
 from procwatch.ui.app import ProcwatchApp, make_app
 
@@ -80,13 +82,19 @@ def _terminal_missing() -> str | None:
     return None
 
 
-def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool) -> int:
+def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool,
+            hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
     missing = _terminal_missing()
     if missing is not None:
         print(f"procwatch: the TUI needs a terminal, and {missing}; "
               "use procwatch --once (or --once --json) in scripts and pipes", file=sys.stderr)
         return 2
-    app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)
+    if hosts:  # other machines over ssh: the fleet view first
+        from procwatch.ui.fleet import make_fleet_app
+
+        app: ProcwatchApp = make_fleet_app(hosts, ssh_options or SshOptions(), process_filter, interval, sort, theme)
+    else:
+        app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)
     if theme is not None and theme not in app.available_themes:
         names = ", ".join(sorted(app.available_themes))
         print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",

@@ -1,0 +1,105 @@
+"""The fleet TUI (`procwatch --host ...`): the fleet view first, Enter into a host's tree, Esc back, a dead host shown
+with its reason, signals through the host's channel. The hosts are this machine reached through a stand-in for ssh
+that runs the remote command here (the real agent); tests/engine/test_fleet_ssh.py goes through a real sshd."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from scenes import wait_for
+from support.tui import notifications, shown_pids
+from textual.widgets import DataTable, OptionList
+
+from procwatch.engine.remote import HostSpec, SshOptions
+from procwatch.engine.tree import ProcessFilter
+from procwatch.ui.fleet import FleetScreen, make_fleet_app
+from procwatch.ui.widgets.screens import ConfirmScreen, SignalScreen
+
+pytestmark = pytest.mark.usefixtures("no_leftover_children")
+
+
+@pytest.fixture
+def local_ssh(tmp_path) -> SshOptions:
+    path = tmp_path / "ssh"
+    path.write_text('#!/bin/sh\nfor last; do :; done\ncase "$last" in *) ;; esac\n'
+                    'for a; do [ "$a" = dead ] && { echo "ssh: connect to host dead port 22: Connection refused" >&2; '
+                    'exit 255; }; done\nexec sh -c "$last"\n')
+    path.chmod(0o755)
+    return SshOptions(program=str(path))
+
+
+def hosts(*labels: str) -> list[HostSpec]:
+    return [HostSpec.parse(label) for label in labels]
+
+
+def fleet_rows(app) -> list[list[str]]:
+    table = app.screen.query_one(DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_fleet_view_then_a_hosts_tree_then_back(local_ssh, children):
+    zombie = children.zombie(3)
+    app = make_fleet_app(hosts("alpha", "dead"), local_ssh, interval=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet view")
+        await wait_for(pilot, lambda: len(fleet_rows(app)) == 2 and fleet_rows(app)[0][1] != "-"
+                       and "connection refused" in fleet_rows(app)[1][-1], what="both hosts summarised")
+        alpha, dead = fleet_rows(app)
+        assert alpha[0] == "alpha" and int(alpha[1]) > 5 and int(alpha[2]) >= 1 and alpha[-1] == "connected"
+        assert dead[0] == "dead" and dead[1] == "-" and "retry in" in dead[-1]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, FleetScreen), what="the tree")
+        await wait_for(pilot, lambda: zombie.pid in shown_pids(app), what="the test's zombie in alpha's tree")
+        notes = app.last.observations.snapshot.notes
+        assert notes[0].startswith("host alpha · connected")
+        assert app.last.observations.zombies[zombie.pid].exit_code == 768
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="back to the fleet")
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, FleetScreen), what="the dead host's tree")
+        await wait_for(pilot, lambda: app.last is not None and app.last.observations.snapshot.notes[0].startswith(
+            "host dead · disconnected: connection refused"), what="the dead host's state above its empty tree")
+        assert shown_pids(app) == []
+        await pilot.press("z")
+        assert "the sandbox is local only" in notifications(app)[-1]
+
+
+async def test_the_same_filter_applies_on_every_host(local_ssh, children):
+    zombie = children.zombie(3)
+    app = make_fleet_app(hosts("alpha", "beta"), local_ssh, ProcessFilter(states=frozenset("Z")), interval=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for step, host in enumerate(("alpha", "beta")):
+            if step:
+                await wait_for(pilot, lambda: app.last is not None and app.last.rows, what="a tree")
+                await pilot.press("backspace")  # back, keeping the filter
+            await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet view")
+            await pilot.press(*["down"] * step, "enter")
+            await wait_for(pilot, lambda: zombie.pid in shown_pids(app), what="the zombie under the filter")
+            assert app.host_collector.host.label == host
+            assert {app.last.observations.snapshot.procs[p].state for p in shown_pids(app)} <= {"Z", "S", "R"}
+            assert app.view.process_filter.states == frozenset("Z")
+
+
+async def test_a_signal_goes_through_the_hosts_channel(local_ssh, children):
+    sleeper = children.sleeper()
+    app = make_fleet_app(hosts("alpha"), local_ssh, ProcessFilter(text=str(sleeper.pid)), interval=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet view")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: sleeper.pid in shown_pids(app), what="the sleeper")
+        assert app.query_one("ProcessTable").select_pid(sleeper.pid)
+        await pilot.press("k")
+        assert isinstance(app.screen, SignalScreen)
+        options = app.screen.query_one(OptionList)
+        options.highlighted = [options.get_option_at_index(i).id for i in range(options.option_count)].index("TERM")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: sleeper.poll() is not None, what="the sleeper ended by the remote agent")
+        assert sleeper.returncode == -signal.SIGTERM
+        await wait_for(pilot, lambda: any("sent SIGTERM" in n and "on alpha" in n for n in notifications(app)),
+                       what="the notice")
+    assert os.getpid() > 0
