@@ -227,6 +227,8 @@ def test_collectors_agree(children):
             continue
         if len(a.name) >= 15:  # psutil completes a truncated comm from the command line
             continue
+        if len(a.argv) == 1 and " " in a.argv[0]:  # a title set in place (sshd, setproctitle): psutil splits it
+            continue
         assert fields_of(a) == fields_of(b), pid
         compared += 1
     assert compared > 20

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from procwatch.engine import procfs
+from procwatch.sandbox.linux import libc, set_death_signal
 from support.polling import DEADLINE, wait_until
 
 SSHD = "/usr/sbin/sshd"
@@ -67,7 +68,8 @@ class SshHosts:
             log = directory / "sshd.log"
             with open(log, "wb") as log_file:
                 proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                                        stdout=log_file, stderr=subprocess.STDOUT)
+                                        stdout=log_file, stderr=subprocess.STDOUT,
+                                        preexec_fn=_die_with_us(os.getpid()))
             if _wait_listening(port, proc):
                 break
             _stop(proc)
@@ -95,6 +97,15 @@ class SshHosts:
         for server in self.servers:
             wait_until(lambda s=server: not any(procfs.identity_of(p) for p in s.session_pids()),
                        what="sshd sessions gone")
+
+
+def _die_with_us(parent: int):
+    """The server gets SIGTERM if the test process dies without stopping it (SIGKILL, a crash)."""
+    libc()  # loaded before the fork: no dlopen in the child of a threaded process
+
+    def setup() -> None:
+        set_death_signal(signal.SIGTERM, parent)
+    return setup
 
 
 def _keygen(path: Path) -> None:
