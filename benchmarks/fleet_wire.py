@@ -56,7 +56,7 @@ def agent_and_session(server_pid: int) -> tuple[int, int]:
             cmdline = procfs.read(f"/proc/{pid}/cmdline")
         except OSError:
             continue
-        if b"zlib.decompress" in cmdline and cmdline.startswith(b"python3"):
+        if b"zlib.decompress" in cmdline and not cmdline.startswith(b"sh\0"):  # python3 -c LOADER, not sh -c
             agent = pid
         elif cmdline.startswith(b"sshd:") and b"@notty" in cmdline:
             session = pid

@@ -14,7 +14,8 @@ Messages (remote -> local), each a JSON array whose first item names it:
   ["snap", taken_at, sweep_seconds, full (0|1), count, [gone pids]]   then `count` record lines
   ["reply", request_id, "sent" | refusal reason, detail]
   ["error", text]
-A record is the ProcInfo fields in order, as a JSON array.
+A record is the ProcInfo fields in order, as a JSON array; in a delta, argv is null when it is that of the record
+last sent for the same pid and start time (most changes are CPU time and state: long command lines stay home).
 Commands (local -> remote), on the agent's stdin, one per line:
   ["signal", request_id, pid, start_ticks, signo]
 """
@@ -82,6 +83,12 @@ class DeltaEncoder:
         self._sent = new
         lines = [_encode(["snap", snapshot.taken_at, snapshot.sweep_seconds, int(full), len(changed), gone])]
         for record in changed:
+            old = sent.get(record.pid)
+            if old is not None and old.argv == record.argv and old.start_ticks == record.start_ticks:
+                fields: list[object] = list(record)
+                fields[18] = None  # the same command line: not sent again
+                lines.append(_encode(fields))
+                continue
             argv = record.argv
             if sum(map(len, argv)) > MAX_ARGV:
                 record = record._replace(argv=cut_argv(argv))
@@ -130,9 +137,15 @@ RECORD_SCHEMA: tuple[tuple[str, Callable[[object], bool]], ...] = (
 assert tuple(name for name, _ in RECORD_SCHEMA) == ProcInfo._fields
 
 
-def parse_record(value: object) -> ProcInfo:
+def parse_record(value: object, previous: Mapping[int, ProcInfo] | None = None) -> ProcInfo:
+    """A checked ProcInfo. `previous`: the records known so far, for a delta's unchanged argv (null)."""
     if type(value) is not list or len(value) != len(RECORD_SCHEMA):
         raise WireError("a process record is not a list of the expected length")
+    if value[18] is None and previous is not None and type(value[0]) is int:
+        old = previous.get(value[0])
+        if old is None or old.start_ticks != value[2]:
+            raise WireError("a process record refers to a command line never sent")
+        value[18] = list(old.argv)
     for (name, check), item in zip(RECORD_SCHEMA, value, strict=True):
         if not check(item):
             raise WireError(f"a process record has a bad {name}")
@@ -191,7 +204,7 @@ class DeltaDecoder:
             line = next_line()
             if line is None:
                 raise WireError("the remote stopped in the middle of a snapshot")
-            record = parse_record(parse_line(line))
+            record = parse_record(parse_line(line), None if full else self.procs)
             procs[record.pid] = record
         if len(procs) > MAX_PROCS:
             raise WireError(f"the remote claims more than {MAX_PROCS} processes")

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import stat
+from dataclasses import replace
 
 import pytest
 from support.polling import wait_until
@@ -59,6 +60,28 @@ def test_deltas_rebuild_the_same_snapshots_and_idle_costs_little():
         assert decoded.procs == snapshot.procs
         assert reader.next() is None
     assert sizes[1] < sizes[0] / 3 and sizes[2] < sizes[0] / 3  # only what changed
+
+
+def test_an_unchanged_command_line_is_not_sent_again():
+    encoder, decoder = wire.DeltaEncoder(), wire.DeltaDecoder()
+    first = ProcfsCollector().sweep()
+    record = wire.parse_record(list(RECORD))
+    busy = record._replace(argv=("x" * 5000,))
+    for cpu in (3, 4):
+        snapshot = replace(first, procs={1: busy._replace(cpu_ticks=cpu)})
+        data = encoder.encode(snapshot)
+        reader = wire.LineReader(io.BytesIO(data))
+        assert decoder.read_snapshot(wire.parse_line(reader.next()), reader.next).procs == snapshot.procs
+    assert len(data) < 300  # the second: CPU time changed, the 5,000-character argv stayed home
+
+
+@pytest.mark.parametrize(("full", "said"), [(1, "bad argv"), (0, "never sent")])
+def test_a_null_command_line_must_refer_to_one_sent(full, said):
+    decoder = wire.DeltaDecoder()
+    decoder.started = True
+    lines = iter([json.dumps([*RECORD[:18], None, *RECORD[19:]]).encode() + b"\n"])
+    with pytest.raises(wire.WireError, match=said):
+        decoder.read_snapshot(["snap", 1, 0, full, 1, []], lambda: next(lines))
 
 
 def test_argv_is_cut_to_a_bound():
