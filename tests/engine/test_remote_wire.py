@@ -3,9 +3,11 @@ remote command here (the real agent) or plays a hostile remote. Every failure mu
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
+import shutil
 import stat
 from dataclasses import replace
 
@@ -185,3 +187,35 @@ def test_host_specs(text, expected):
 def test_bad_host_specs(text):
     with pytest.raises(ValueError):
         HostSpec.parse(text)
+
+
+def interpreter(version: str) -> str | None:
+    """A python of that minor version on this machine (PATH, or pyenv's versions), or None."""
+    found = shutil.which(f"python{version}")
+    candidates = [found] if found else []
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
+    for path in candidates:
+        real = os.path.realpath(path)
+        if "/shims/" not in path and os.access(real, os.X_OK):
+            return real
+    return None
+
+
+@pytest.mark.parametrize(("version", "mode"), [("3.10", "python"), ("3.8", "ps")])
+def test_the_oldest_python_claimed_runs_the_agent_and_an_older_one_falls_back(tmp_path, version, mode):
+    python = interpreter(version)
+    if python is None:
+        pytest.skip(f"no python{version} on this machine")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python3").symlink_to(python)
+    for tool in ("sh", "ps", "sleep"):
+        (bare / tool).symlink_to(os.path.realpath(shutil.which(tool) or tool))
+    with collect(fake_ssh(tmp_path, f'PATH={bare} exec sh -c "$last"')) as collector:
+        snapshot = collector.sweep()
+        assert collector.status.mode == mode
+        assert snapshot.get(os.getpid()) is not None
+        if mode == "python":
+            assert collector.status.python.startswith(version)
+        else:
+            assert "the remote's python3 is older than 3.10: read with ps" in snapshot.notes[0]
