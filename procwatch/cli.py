@@ -62,13 +62,16 @@ def parse_host_arguments(args: argparse.Namespace) -> tuple[list[HostSpec], SshO
     return hosts, SshOptions(config=args.ssh_config, connect_timeout=timeout)
 
 
-def parse_users(value: str) -> frozenset[str]:
+def parse_users(value: str, local: bool = True) -> frozenset[str]:
+    """`local`: the names are this machine's (checked here); with --host they are the remote's, taken as given."""
     users = set()
     for name in value.split(","):
         name = name.strip()
         if not name:
             raise UsageError(f"--user: empty user name in {value!r}")
-        if name.isdigit():
+        if not local:
+            pass
+        elif name.isdigit():
             try:
                 name = pwd.getpwuid(int(name)).pw_name
             except (KeyError, OverflowError):
@@ -128,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.once and args.theme is not None:
             raise UsageError("--theme is for the TUI; --once prints plain text")
         process_filter = ProcessFilter(
-            users=parse_users(args.user) if args.user is not None else frozenset(),
+            users=parse_users(args.user, local=not args.host) if args.user is not None else frozenset(),
             states=parse_states(args.state) if args.state is not None else frozenset(),
             text=args.filter or "",
         )

@@ -9,12 +9,15 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
 from support.polling import wait_until
+from support.procs import REPO
 
-from procwatch.engine import wire
+from procwatch.engine import procfs, wire
 from procwatch.engine.collector import ProcfsCollector
 from procwatch.engine.remote import HostSpec, RemoteCollector, RemoteError, SshOptions
 
@@ -219,3 +222,86 @@ def test_the_oldest_python_claimed_runs_the_agent_and_an_older_one_falls_back(tm
             assert collector.status.python.startswith(version)
         else:
             assert "the remote's python3 is older than 3.10: read with ps" in snapshot.notes[0]
+
+
+def ssh_on_path(tmp_path, body: str = 'exec sh -c "$last"') -> dict[str, str]:
+    """An environment whose `ssh` is a stand-in (body: shell, `$last` is the remote command)."""
+    directory = tmp_path / "path"
+    directory.mkdir()
+    fake_ssh(directory, body)
+    return {**os.environ, "PATH": f"{directory}:{os.environ['PATH']}"}
+
+
+ONCE_HOST = """
+import contextlib, io, json, sys
+from procwatch.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    assert main(["--once", "--json", "--user", "nobody-here-maybe", "--host", "a", "--host", "b"]) == 0
+assert json.loads(out.getvalue()) == [], out.getvalue()[:300]
+with contextlib.redirect_stdout(out):
+    assert main(["--once", "--json", "--host", "a", "--host", "b"]) == 0
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "psutil", "rich"))
+assert not loaded, loaded
+print("ok")
+"""
+
+
+def test_once_host_takes_remote_user_names_and_loads_no_textual(tmp_path):
+    """--user names the remote's users (not checked against this machine's), and --once --host stays lean."""
+    result = subprocess.run([sys.executable, "-c", ONCE_HOST], capture_output=True, text=True, cwd=REPO,
+                            env=ssh_on_path(tmp_path), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_once_host_text_and_a_failing_host(tmp_path):
+    env = ssh_on_path(tmp_path, 'for a; do [ "$a" = down ] && { echo "ssh: Could not resolve hostname down: '
+                                'Name or service not known" >&2; exit 255; }; done; exec sh -c "$last"')
+    result = subprocess.run([sys.executable, "-m", "procwatch", "--once", "--host", "up", "--host", "down",
+                             "--filter", str(os.getpid())], capture_output=True, text=True, cwd=REPO, env=env,
+                            timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == "procwatch: down: cannot resolve the host name\n"
+    lines = result.stdout.splitlines()
+    assert lines[0] == "host up" and lines[1].split() == ["PID", "USER", "STAT", "COMMAND"]
+    assert any(line.split()[0] == str(os.getpid()) for line in lines[2:])
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--host", "a b"], "--host: 'a b' is not [user@]HOST[:PORT]"),
+    (["--host=-oProxyCommand=x"], "may not start with '-'"),
+    (["--host", "a:70000"], "port 70000"),
+    (["--once", "--host", "a", "--ssh-config", "/nonexistent/file"], "--ssh-config: cannot read"),
+    (["--once", "--host", "a", "--connect-timeout", "0"], "--connect-timeout: '0' must be from 1 to 600"),
+    (["--once", "--ssh-config", "/dev/null"], "go with --host"),
+])
+def test_bad_host_arguments_are_one_line_and_exit_2(argv, said):
+    result = subprocess.run([sys.executable, "-m", "procwatch", *argv], capture_output=True, text=True, cwd=REPO,
+                            timeout=60)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and said in result.stderr, result.stderr
+
+
+KILLED = """
+import sys
+from procwatch.engine.remote import HostSpec, RemoteCollector, SshOptions
+collector = RemoteCollector(HostSpec.parse("a"), options=SshOptions(program=sys.argv[1])).start()
+collector.sweep()
+print(collector._proc.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_procwatch_killed_leaves_no_ssh_and_no_agent(tmp_path, children):
+    """SIGKILL on procwatch: ssh (its own session) sees its stdin end, so does the agent: both end."""
+    program = fake_ssh(tmp_path, 'exec sh -c "$last"')
+    proc = children.start([sys.executable, "-c", KILLED, program], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True, cwd=REPO)
+    ssh_pid = int(proc.stdout.readline())
+    agent = wait_until(lambda: [p for p in procfs.descendants(ssh_pid) if b"zlib.decompress"
+                                in procfs.read(f"/proc/{p}/cmdline")], what="the agent")
+    watched = [procfs.identity_of(ssh_pid), *(procfs.identity_of(p) for p in agent)]
+    proc.kill()
+    proc.wait()
+    wait_until(lambda: not any(i and procfs.identity_of(i[0]) == i for i in watched), what="ssh and agent gone")

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.usefixtures("no_leftover_children")
 @pytest.fixture
 def local_ssh(tmp_path) -> SshOptions:
     path = tmp_path / "ssh"
-    path.write_text('#!/bin/sh\nfor last; do :; done\ncase "$last" in *) ;; esac\n'
+    path.write_text('#!/bin/sh\nfor last; do :; done\n'
                     'for a; do [ "$a" = dead ] && { echo "ssh: connect to host dead port 22: Connection refused" >&2; '
-                    'exit 255; }; done\nexec sh -c "$last"\n')
+                    'exit 255; }; [ "$a" = slow ] && exec sleep 60; done\nexec sh -c "$last"\n')
     path.chmod(0o755)
     return SshOptions(program=str(path))
 
@@ -64,6 +64,21 @@ async def test_fleet_view_then_a_hosts_tree_then_back(local_ssh, children):
         assert shown_pids(app) == []
         await pilot.press("z")
         assert "the sandbox is local only" in notifications(app)[-1]
+
+
+async def test_a_silent_host_stalls_nothing(local_ssh):
+    app = make_fleet_app(hosts("slow", "alpha"), local_ssh, interval=0.5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet view")
+        await wait_for(pilot, lambda: len(fleet_rows(app)) == 2 and fleet_rows(app)[0][1] != "-",
+                       what="alpha summarised while slow says nothing")
+        assert [row[0] for row in fleet_rows(app)] == ["alpha", "slow"]  # sorted by name
+        assert fleet_rows(app)[1][-1] == "connecting"
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: app.last is not None and app.last.observations.snapshot.notes[0].startswith(
+            "host slow · connecting"), what="slow's empty tree at once")
+        await pilot.press("backspace", "up", "enter")
+        await wait_for(pilot, lambda: len(shown_pids(app)) > 5, what="alpha's tree")
 
 
 async def test_the_same_filter_applies_on_every_host(local_ssh, children):
