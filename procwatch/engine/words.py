@@ -358,3 +358,8 @@ def fleet_title(hosts: int, sort: str) -> str:
 def fleet_host_detail(label: str, state: str, python: str) -> str:
     """Under the fleet table, for the highlighted host: its state in full (the table cuts long reasons)."""
     return f"{label}: {state}" + (f" · python {python}" if python else "")
+
+
+def master_prompt(label: str) -> str:
+    """Before ssh asks on the terminal (a password, a passphrase, a host key), ahead of the TUI."""
+    return f"procwatch: {label}: ssh needs an answer (a host key, a password, a passphrase) before the fleet view starts"

@@ -210,5 +210,6 @@ class FleetApp(ProcwatchApp):
 
 def make_fleet_app(hosts: Sequence[HostSpec], options: SshOptions, process_filter: ProcessFilter = ProcessFilter(),
                    interval: float = 1.0, sort: str = "pid", theme: str | None = None) -> FleetApp:
+    """Nothing connects before the app mounts; the launcher first calls `app.monitor.open_masters()`."""
     monitor = FleetMonitor(hosts, replace(options, batch_mode=True), interval)
     return FleetApp(monitor, View(process_filter=process_filter, sort=sort), interval, theme)

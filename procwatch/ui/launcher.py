@@ -89,10 +89,12 @@ def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: st
         print(f"procwatch: the TUI needs a terminal, and {missing}; "
               "use procwatch --once (or --once --json) in scripts and pipes", file=sys.stderr)
         return 2
+    fleet = None
     if hosts:  # other machines over ssh: the fleet view first
         from procwatch.ui.fleet import make_fleet_app
 
-        app: ProcwatchApp = make_fleet_app(hosts, ssh_options or SshOptions(), process_filter, interval, sort, theme)
+        app: ProcwatchApp = (fleet := make_fleet_app(hosts, ssh_options or SshOptions(), process_filter, interval,
+                                                     sort, theme))
     else:
         app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)
     if theme is not None and theme not in app.available_themes:
@@ -100,6 +102,8 @@ def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: st
         print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",
               file=sys.stderr)
         return 2
+    if fleet is not None:
+        fleet.monitor.open_masters()  # passwords and 2FA prompts now, on the terminal, before the TUI
     with _ExitOnSignals(app), _TerminalWatch(app, (sys.stdin.fileno(), sys.stdout.fileno())) as watch:
         app.run()
     status = app.return_code or 0

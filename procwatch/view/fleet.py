@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Snapshot
 from procwatch.engine.remote import HostSpec, RemoteCollector, SshOptions
+from procwatch.engine.ssh_master import SshMasters
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ def summarise(label: str, collector: RemoteCollector, observations: Observations
 class FleetMonitor:
     def __init__(self, hosts: Sequence[HostSpec], options: SshOptions, interval: float = 1.0) -> None:
         self.hosts = list(hosts)
+        self.options = options
+        self.masters: SshMasters | None = None  # closed after the connections that use them
         self.interval = interval
         self.collectors = [RemoteCollector(host, interval, options, reconnect=True, first_timeout=0,
                                            host_in_notes=True) for host in hosts]
@@ -69,6 +72,14 @@ class FleetMonitor:
                                                                                          strict=True)]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="procwatch-fleet", daemon=True)
+
+    def open_masters(self, interactive: bool = True) -> None:
+        """Before start(), with the terminal still a terminal: one master connection per host (ssh asks for what
+        it needs here); every connection then runs through it."""
+        self.masters = SshMasters(self.options)
+        self.masters.open_all(self.hosts, interactive)
+        for collector in self.collectors:
+            collector.options = self.masters.options_for_channels()
 
     def start(self) -> FleetMonitor:
         for collector in self.collectors:
@@ -101,3 +112,5 @@ class FleetMonitor:
         self._stop.set()
         for collector in self.collectors:
             collector.close()
+        if self.masters is not None:
+            self.masters.close()

@@ -36,7 +36,8 @@ def agents_of(server) -> list[int]:
     found = []
     for pid in server.session_pids():
         try:
-            if b"zlib.decompress" in procfs.read(f"/proc/{pid}/cmdline"):
+            cmdline = procfs.read(f"/proc/{pid}/cmdline")
+            if b"zlib.decompress" in cmdline and not cmdline.startswith(b"sh\0"):  # python3 -c, not sh -c
                 found.append(pid)
         except OSError:
             pass
@@ -154,3 +155,60 @@ def test_a_closed_port_is_one_line(sshd_hosts):
     with pytest.raises(RemoteError, match="connection refused"):
         collector.sweep()
     collector.close()
+
+
+def ssh_masters_of(directory: str) -> list[int]:
+    """ssh master processes whose control sockets live in `directory`."""
+    found = []
+    for pid in procfs.pids():
+        try:
+            cmdline = procfs.read(f"/proc/{pid}/cmdline")
+        except OSError:
+            continue
+        if b"ControlMaster=yes" in cmdline and directory.encode() in cmdline:
+            found.append(pid)
+    return found
+
+
+def connections_of(server) -> list[int]:
+    """One `sshd: USER@notty` process per ssh connection the server accepted."""
+    return [pid for pid in server.session_pids()
+            if procfs.read(f"/proc/{pid}/cmdline").startswith(b"sshd: ") and b"@notty" in
+            procfs.read(f"/proc/{pid}/cmdline")]
+
+
+def test_one_master_connection_per_host_carries_every_channel(sshd_hosts):
+    from procwatch.view.fleet import FleetMonitor
+
+    server = sshd_hosts.start("remote-a")
+    hosts = [HostSpec.parse("remote-a"), HostSpec.parse("remote-a")]  # two channels to one host
+    monitor = FleetMonitor(hosts, SshOptions(config=str(sshd_hosts.config)), interval=0.5)
+    monitor.open_masters(interactive=False)
+    assert monitor.masters is not None
+    directory = monitor.masters.directory
+    try:
+        assert len(ssh_masters_of(directory)) == 1
+        monitor.start()
+        wait_until(lambda: all(s.processes for s in (monitor.refresh() or monitor.summaries())),
+                   what="both channels delivering")
+        assert len(agents_of(server)) == 2
+        assert len(connections_of(server)) == 1  # one TCP connection, two channels
+    finally:
+        monitor.close()
+    wait_until(lambda: not ssh_masters_of(directory), what="the master told to exit")
+    assert not os.path.exists(directory)
+    wait_until(lambda: not agents_of(server), what="the agents ended")
+
+
+def test_a_host_that_needs_a_person_is_not_asked_without_a_terminal(sshd_hosts, capfd):
+    from procwatch.view.fleet import FleetMonitor
+
+    sshd_hosts.start("remote-a")
+    sshd_hosts.known_hosts.write_text("")  # the host key is unknown: a person would have to accept it
+    monitor = FleetMonitor([HostSpec.parse("remote-a")], SshOptions(config=str(sshd_hosts.config)))
+    monitor.open_masters(interactive=False)
+    try:
+        assert monitor.masters is not None and monitor.masters.opened == []
+        assert capfd.readouterr().err == ""
+    finally:
+        monitor.close()
