@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from procwatch import __version__
+from procwatch.engine.catalog import LANGUAGES, detect, set_language
 from procwatch.engine.model import MAX_INTERVAL, MIN_INTERVAL
 from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.stat import STATE_LETTERS
@@ -117,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interval", metavar="SECONDS", default="1", help="TUI refresh interval (default 1)")
     parser.add_argument("--theme", metavar="NAME", help="TUI colour theme (any Textual theme, e.g. textual-light)")
     parser.add_argument("--no-sandbox", action="store_true", help="disable the sandbox of demo processes")
+    parser.add_argument("--lesson", action="store_true", help="start the guided lesson: the tutorial's sections "
+                        "in order, each with a live demo (needs the sandbox)")
+    parser.add_argument("--lang", metavar="LANG", help=f"language of every word shown: {', '.join(LANGUAGES)} "
+                        "(default: PROCWATCH_LANG, then LC_ALL, LC_MESSAGES, LANG; zh* means Chinese)")
     add_host_arguments(parser)
     return parser
 
@@ -128,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--sort: {args.sort!r} is not one of {', '.join(SORT_CHOICES)}")
         if args.json and not args.once:
             raise UsageError("--json goes with --once")
+        if args.lesson and (args.once or args.no_sandbox):
+            raise UsageError("--lesson is for the TUI with its sandbox (not with --once or --no-sandbox)")
         if args.once and args.theme is not None:
             raise UsageError("--theme is for the TUI; --once prints plain text")
         process_filter = ProcessFilter(
@@ -136,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             text=args.filter or "",
         )
         interval = parse_interval(args.interval)
+        if args.lang is not None and args.lang not in LANGUAGES:
+            raise UsageError(f"--lang: {args.lang!r} is not one of {', '.join(LANGUAGES)}")
+        set_language(args.lang or detect(os.environ))
         hosts, ssh_options = parse_host_arguments(args)
     except UsageError as error:
         print(f"procwatch: {error} (see procwatch --help)", file=sys.stderr)
@@ -162,4 +172,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     from procwatch.ui.launcher import run_app
 
     return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,
-                   sandbox=not args.no_sandbox, hosts=hosts, ssh_options=ssh_options)
+                   sandbox=not args.no_sandbox, lesson=args.lesson, hosts=hosts, ssh_options=ssh_options)

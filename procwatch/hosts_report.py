@@ -47,7 +47,7 @@ def run_hosts_once(args: argparse.Namespace, process_filter: ProcessFilter, host
             status = 1
             continue
         for note in result.notes:
-            print(f"procwatch: {label}: {printable(note)}", file=sys.stderr)
+            print(f"procwatch: {label}: {printable(words.note_words(note))}", file=sys.stderr)
         if args.json:
             observations = Lineage().observe(result)
             sort = "time" if args.sort == "cpu" else args.sort

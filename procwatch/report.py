@@ -8,6 +8,7 @@ import sys
 from typing import TextIO
 
 from procwatch.engine import words
+from procwatch.engine.catalog import using
 from procwatch.engine.escape import cut_cells, printable
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Snapshot
@@ -37,12 +38,13 @@ def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: Text
     # One sweep has no CPU rate yet: CPU time is what tells the busy processes apart.
     rows = build_rows(snapshot.procs, process_filter, sort="time" if args.sort == "cpu" else args.sort)
     for note in snapshot.notes:
-        print(f"procwatch: {note}", file=sys.stderr)
+        print(f"procwatch: {words.note_words(note)}", file=sys.stderr)
     if args.json:
         import json
 
         # dumps, not dump: json.dump streams through the pure-Python encoder, dumps uses the C one (same text).
-        out.write(json.dumps([row_json(row, observations) for row in rows]))
+        with using("en"):  # JSON is for programs: its values stay English whatever the user reads
+            out.write(json.dumps([row_json(row, observations) for row in rows]))
         out.write("\n")
         return 0
     width = 0

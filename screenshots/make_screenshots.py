@@ -3,7 +3,8 @@
     .venv/bin/pip install -e '.[screenshots]' && .venv/bin/python screenshots/make_screenshots.py
 
 The SVGs name the "Fira Code" web font; offline, CairoSVG would fall back to a proportional font and misalign
-the columns, so the PNGs are drawn with DejaVu Sans Mono (Debian: fonts-dejavu-core)."""
+the columns, so the PNGs are drawn with DejaVu Sans Mono (Debian: fonts-dejavu-core), and Chinese with WenQuanYi Zen Hei Mono
+(fonts-wqy-zenhei), whose CJK glyphs are two cells wide as the terminal draws them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ time.tzset()
 
 from scenes import BY_NAME, Scene, play  # noqa: E402
 
+from procwatch.engine import catalog  # noqa: E402
 from procwatch.engine.fake import FakeCollector  # noqa: E402
 from procwatch.ui.app import make_app  # noqa: E402
 
@@ -27,10 +29,13 @@ HERE = Path(__file__).parent
 
 async def shoot(scene: Scene) -> Path:
     app = make_app(FakeCollector(), theme="textual-dark")
-    async with app.run_test(size=scene.size) as pilot:
-        await play(pilot, scene)
-        path = HERE / f"{scene.name}.svg"
-        app.save_screenshot(filename=path.name, path=str(HERE))
+    try:
+        async with app.run_test(size=scene.size) as pilot:
+            await play(pilot, scene)
+            path = HERE / f"{scene.name}.svg"
+            app.save_screenshot(filename=path.name, path=str(HERE))
+    finally:
+        catalog.set_language("en")  # the language is process-wide: the next scene starts in English
     return path
 
 
@@ -57,10 +62,13 @@ async def shoot_sandbox(name: str = "sandbox", size: tuple[int, int] = (160, 45)
 
 
 def to_png(svg: Path) -> None:
+    """CairoSVG draws with one font (no per-glyph fallback): Chinese screens use one that has both scripts."""
     import cairosvg
 
-    text = svg.read_text().replace('"Fira Code"', '"DejaVu Sans Mono"').replace("Fira Code, monospace",
-                                                                                 "DejaVu Sans Mono, monospace")
+    text = svg.read_text()
+    cjk = any("\u4e00" <= character <= "\u9fff" for character in text)
+    font = "WenQuanYi Zen Hei Mono" if cjk else "DejaVu Sans Mono"
+    text = text.replace('"Fira Code"', f'"{font}"').replace("Fira Code, monospace", f"{font}, monospace")
     cairosvg.svg2png(bytestring=text.encode(), write_to=str(svg.with_suffix(".png")), output_width=1600)
 
 

@@ -18,6 +18,7 @@ class Scene(NamedTuple):
     size: tuple[int, int]
     select: int | None = None
     keys: tuple[str, ...] = ()
+    lang: str = "en"
 
 
 SCENES = (
@@ -27,6 +28,11 @@ SCENES = (
     Scene("filter", (120, 36), keys=("slash", *"python", "enter")),
     Scene("help", (120, 36), keys=("question_mark",)),
     Scene("small", (80, 24)),
+    # the learner's language: the same screens in Chinese (CJK text takes two cells a character)
+    Scene("main-zh", (120, 36), select=1400, lang="zh"),
+    Scene("zombie-zh", (160, 45), select=1401, lang="zh"),
+    Scene("help-zh", (120, 36), keys=("question_mark",), lang="zh"),
+    Scene("small-zh", (80, 24), select=1401, lang="zh"),
 )
 BY_NAME = {scene.name: scene for scene in SCENES}
 
@@ -49,6 +55,9 @@ async def play(pilot: Any, scene: Scene) -> None:
 
     app = pilot.app
     await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
+    if scene.lang != "en":
+        app.set_language(scene.lang)
+        await pilot.pause()
     if scene.select is not None:
         app.query_one(ProcessTable).select_pid(scene.select)
         await pilot.pause()

@@ -7,11 +7,24 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+
+import pytest
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [TESTS, os.path.join(os.path.dirname(TESTS), "screenshots")]  # support.*, and scenes (one table)
 
+from procwatch.engine import catalog  # noqa: E402 (after the path is set, like every test module)
+
 pytest_plugins = ["support.children", "support.sshd"]  # `children`, `no_leftover_children`; `sshd_hosts`
+
+
+@pytest.fixture(autouse=True)
+def english_unless_asked() -> Iterator[None]:
+    """The language is process-wide: every test starts in English and leaves English behind."""
+    catalog.set_language("en")
+    yield
+    catalog.set_language("en")
 
 
 def pytest_terminal_summary(terminalreporter):

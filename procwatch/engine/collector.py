@@ -27,9 +27,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from procwatch.engine import procfs
-from procwatch.engine.model import ProcInfo, Snapshot
+from procwatch.engine.model import NOTE_FOREIGN_PROC, NOTE_HIDEPID, ProcInfo, Snapshot
 from procwatch.engine.procfs import FS_ENCODING, FS_ERRORS, PF_KTHREAD, parse_argv, parse_status
-from procwatch.engine.words import FOREIGN_PROC_NOTE, hidepid_note
 
 
 class Collector(Protocol):
@@ -190,7 +189,7 @@ def visibility_notes(proc: str = "/proc") -> tuple[str, ...]:
     notes = []
     mode = procfs.hidepid_mode() if proc == "/proc" else None
     if mode and os.geteuid() != 0:
-        notes.append(hidepid_note(mode))
+        notes.append(NOTE_HIDEPID + mode)
     if proc == "/proc" and not procfs.proc_is_ours(proc):
-        notes.append(FOREIGN_PROC_NOTE)
+        notes.append(NOTE_FOREIGN_PROC)
     return tuple(notes)

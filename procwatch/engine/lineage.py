@@ -59,18 +59,63 @@ class BecameZombie(NamedTuple):
     exit_code: int
 
 
-Event = StateChanged | Reparented | BecameZombie
+class FirstSeen(NamedTuple):
+    """The honest "new": Linux never shows a process being created; this is the first sweep that saw it."""
+
+    at: float
+    identity: Identity
+    parent: int
+    name: str
+    started: float  # epoch seconds: when fork() created it (from the start time)
+
+
+class Exec(NamedTuple):
+    """Same pid and start time, a new program: both comm and the command line changed."""
+
+    at: float
+    identity: Identity
+    old_name: str
+    new_name: str
+
+
+class ThreadsChanged(NamedTuple):
+    at: float
+    identity: Identity
+    old: int
+    new: int
+
+
+class Reaped(NamedTuple):
+    """Gone after it was seen as a zombie: its parent (or an adopter) called wait()."""
+
+    at: float
+    identity: Identity
+    parent: int
+    name: str
+
+
+class Exited(NamedTuple):
+    """Gone without a zombie seen: it exited and was reaped between two sweeps."""
+
+    at: float
+    identity: Identity
+    parent: int
+    name: str
+
+
+Event = FirstSeen | Exec | StateChanged | ThreadsChanged | BecameZombie | Reparented | Reaped | Exited
 
 
 class _Memory:
     """What is remembered about one identity. A slotted class: one per process, built at every first sighting."""
 
-    __slots__ = ("orphan", "parent_name", "ppid", "state", "zombie_at_start", "zombie_since")
+    __slots__ = ("last", "orphan", "parent_name", "ppid", "state", "zombie_at_start", "zombie_since")
 
-    def __init__(self, ppid: int, parent_name: str, state: str, orphan: Orphan | None = None) -> None:
-        self.ppid = ppid
+    def __init__(self, p: ProcInfo, parent_name: str, orphan: Orphan | None = None) -> None:
+        self.ppid = p.ppid
         self.parent_name = parent_name
-        self.state = state
+        self.state = p.state
+        self.last = p  # the record of the last sweep that saw it: what changed, and how it looked when it went
         self.zombie_since: float | None = None
         self.zombie_at_start = False
         self.orphan = orphan
@@ -114,14 +159,17 @@ class Lineage:
         unreaped: dict[int, Unreaped] = {}
         events: list[Event] = []
         first = self._first
+        fresh = 0
         for p in procs.values():
             identity = (p.pid, p.start_ticks)
             parent = procs.get(p.ppid)
             parent_name = parent.name if parent else "?"
             seen = old.get(identity)
             if seen is None:
-                memory = _Memory(p.ppid, parent_name, p.state,
-                                 static_orphan(p, procs) if p.ppid == INIT_PID else None)
+                memory = _Memory(p, parent_name, static_orphan(p, procs) if p.ppid == INIT_PID else None)
+                fresh += 1
+                if not first:
+                    events.append(FirstSeen(now, identity, p.ppid, p.name, p.started))
             else:
                 memory = seen
                 if seen.ppid != p.ppid:
@@ -135,6 +183,13 @@ class Lineage:
                 if seen.state != p.state:
                     events.append(StateChanged(now, identity, seen.state, p.state))
                     memory.state = p.state
+                last = memory.last
+                if last is not p:  # the collector reuses an unchanged record: nothing below can differ
+                    if last.name != p.name and last.argv != p.argv and p.argv:
+                        events.append(Exec(now, identity, last.name, p.name))
+                    if last.threads != p.threads and p.state != "Z" and last.state != "Z":
+                        events.append(ThreadsChanged(now, identity, last.threads, p.threads))
+                    memory.last = p
             if p.state == "Z":
                 if memory.zombie_since is None:
                     memory.zombie_since = now
@@ -151,6 +206,11 @@ class Lineage:
             if memory.orphan is not None:
                 orphans[p.pid] = memory.orphan
             new[identity] = memory
+        if len(old) > len(new) - fresh:  # some identities are gone (counted first: most sweeps lose none)
+            for identity in old.keys() - new.keys():
+                memory = old[identity]
+                gone = Reaped if memory.state == "Z" else Exited
+                events.append(gone(now, identity, memory.ppid, memory.last.name))
         self._memory = new  # identities that died are forgotten: no growth under churn
         self._first = False
         return Observations(snapshot, orphans, zombies, unreaped, tuple(events))

@@ -11,6 +11,10 @@ INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 MIN_INTERVAL, MAX_INTERVAL = INTERVAL_STEPS[0], 3600.0
 
 
+# Notes a sweep attaches about what it cannot see: codes, put into words at the edge (procwatch.engine.words).
+NOTE_FOREIGN_PROC = "foreign-proc"  # /proc is another PID namespace's
+NOTE_HIDEPID = "hidepid="  # + the mode: only your own processes are visible
+
 Identity = tuple[int, int]  # (pid, start time in clock ticks since boot): PIDs are reused, this is not.
 
 
@@ -45,8 +49,11 @@ class ProcInfo(NamedTuple):
 
     @property
     def cmdline(self) -> str:
-        """The command line as ps prints it: argv joined by spaces, or [name] when there is none."""
-        return " ".join(self.argv) if self.argv else f"[{self.name}]"
+        """The command line as ps prints it: argv joined by spaces, or [name] when there is none, and
+        `[name] <defunct>` for a zombie (brackets alone also mean a kernel thread)."""
+        if self.argv:
+            return " ".join(self.argv)
+        return f"[{self.name}] <defunct>" if self.state == "Z" else f"[{self.name}]"
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ class Snapshot:
     procs: Mapping[int, ProcInfo]
     taken_at: float  # epoch seconds
     sweep_seconds: float = 0.0
-    notes: tuple[str, ...] = field(default=())  # e.g. "only your own processes are visible (hidepid)"
+    notes: tuple[str, ...] = field(default=())  # NOTE_* codes, e.g. "hidepid=2"
 
     def __len__(self) -> int:
         return len(self.procs)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from procwatch.engine.model import Identity
 
 PROC = "/proc"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of start times and CPU times in /proc/PID/stat
 PF_KTHREAD = 0x00200000  # task flag of kernel threads (include/linux/sched.h)
 
 _open, _read_fd, _close = os.open, os.read, os.close
@@ -175,6 +176,16 @@ def read_wchan(pid: int, proc: str = PROC) -> str:
     except OSError:
         return ""
     return "" if value in ("0", "") else value
+
+
+def read_schedstat(pid: int, proc: str = PROC) -> tuple[int, int] | None:
+    """(ns on a CPU, ns waiting in a run queue) since the process started: how an R process splits between the
+    five-state model's running and ready. None when unknown (no schedstats in this kernel, or gone)."""
+    try:
+        fields = read(f"{proc}/{pid}/schedstat", limit=256).split()
+        return int(fields[0]), int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def hidepid_mode(mountinfo: str = "/proc/self/mountinfo") -> str | None:

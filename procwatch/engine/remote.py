@@ -31,7 +31,7 @@ from procwatch.engine.escape import printable
 from procwatch.engine.model import Identity, ProcInfo, Snapshot
 from procwatch.engine.procfs import SignalRefused
 
-AGENT_MODULES = ("model", "stat", "procfs", "lineage", "words", "collector", "wire", "agent")
+AGENT_MODULES = ("model", "procfs", "collector", "wire", "agent")  # what the agent imports, no more
 NOISE_LINES = 50  # lines a login shell may print before the agent greets (a motd in .bashrc...)
 MAX_SNAPSHOT_BYTES = 64 << 20
 FLOOD_SNAPSHOTS = 40  # this many snapshots in less than FLOOD_SECONDS is a flood: the agent sends one per interval

@@ -60,6 +60,14 @@ FOLDED = "⋯  "
 FOLD_AT = 3 * GUIDE_LEVELS
 
 
+def narrow_guide(guide: str) -> str:
+    """The guide for a narrow screen: one cell per ancestor level instead of three ("│  │  └─ " -> "││└─ "),
+    so that a deep tree still leaves room for the command and its markers at 80 columns."""
+    if len(guide) < 6 or guide.startswith(FOLDED):
+        return guide
+    return guide[:-3:3] + guide[-3:]
+
+
 def fold_guide(guide: str) -> str:
     """The guide as drawn: at most GUIDE_LEVELS columns, the outer ones folded into FOLDED."""
     if len(guide) <= 3 * GUIDE_LEVELS:

@@ -1,83 +1,94 @@
-"""Every phrase a user reads about a process, and every formatting of durations, bytes, devices and statuses.
-
-One wording for the TUI, `--once` and `--json`: the facts come from the engine as values (letters, numbers,
-NamedTuples); the words are made here only. Standard library only. Untrusted text (names) is *not* escaped here:
-callers escape at the edge they draw on (procwatch.engine.escape.printable).
+"""Phrases about processes made from facts: the facts come from the engine as values (letters, numbers,
+NamedTuples), the templates from the catalogue of the current language (procwatch.engine.catalog), and every
+formatting of durations, bytes, devices and statuses is here. One wording for the TUI, `--once`, `--watch` and
+the narration. Standard library only. Untrusted text (names) is *not* escaped here: callers escape at the edge
+they draw on (procwatch.engine.escape.printable).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
+from collections.abc import Mapping
 from typing import NamedTuple
 
-from procwatch.engine.lineage import Observations, Orphan, Zombie
-from procwatch.engine.model import ProcInfo
-from procwatch.engine.procfs import SignalRefused
+from procwatch.engine.catalog import t
+from procwatch.engine.lineage import (
+    BecameZombie,
+    Event,
+    Exec,
+    FirstSeen,
+    Observations,
+    Orphan,
+    Reaped,
+    Reparented,
+    StateChanged,
+    ThreadsChanged,
+    Zombie,
+)
+from procwatch.engine.model import NOTE_FOREIGN_PROC, NOTE_HIDEPID, ProcInfo
+from procwatch.engine.procfs import CLOCK_TICKS, SignalRefused
 from procwatch.engine.stat import StatSource, format_stat
 
 # ---------------------------------------------------------------- STAT letters and flags
 
-STATE_WORDS = {
-    "R": "running or runnable",
-    "S": "sleeping (interruptible wait)",
-    "D": "disk sleep (uninterruptible wait)",
-    "T": "stopped by a signal",
-    "t": "stopped by a tracer (ptrace)",
-    "Z": "zombie (exited, not yet reaped by its parent)",
-    "X": "dead (being removed)",
-    "I": "idle kernel thread",
-    "W": "paging",
-    "P": "parked",
-    "K": "wakekill",
-}
+STATE_LETTERS_KNOWN = "RSDTtZXIWPK"
 
-FLAG_WORDS = {
-    "<": "high priority (nice {nice})",
-    "N": "low priority (nice {nice})",
-    "L": "has pages locked in memory ({locked_kb} kB)",
-    "s": "session leader",
-    "l": "multithreaded ({threads} threads)",
-    "+": "in the foreground process group of its terminal",
-}
 
-FLAG_LEGEND = {flag: text.split(" (")[0] for flag, text in FLAG_WORDS.items()}  # without the numbers
+def state_word(letter: str) -> str:
+    return t(f"state.{letter}") if letter in STATE_LETTERS_KNOWN else t("state.unknown")
+
+
+def flag_word(flag: str, p: StatSource) -> str:
+    return t(f"flag.{flag}", nice=p.nice, locked_kb=p.locked_kb, threads=p.threads)
+
+
+def flag_legend(flag: str) -> str:
+    """The flag's meaning without its numbers, for the legend."""
+    return t(f"legend.{flag}")
+
+
+FLAGS = "<NLsl+"
 
 
 class ProcessModel(NamedTuple):
     three_state: str  # ready/running, waiting (blocked), or "-" outside the model
     five_state: str  # new, ready, running, waiting, terminated
     note: str
+    lit: tuple[str, ...]  # the five-state boxes to light: "new" "ready" "running" "waiting" "terminated"
 
 
-def state_model(state: str) -> ProcessModel:
-    """Where a kernel state sits in the classic three-state and five-state process models."""
+FIVE_STATES = ("new", "ready", "running", "waiting", "terminated")
+
+
+def state_model(state: str, threads_alive: bool = False, running: bool | None = None) -> ProcessModel:
+    """Where a kernel state sits in the classic three-state and five-state process models (the tutorial's
+    就绪态 运行态 等待态, plus 新建态 and 终止态). `threads_alive`: a Z whose other threads still run (Zl) is not
+    terminated. `running`: for R, whether it was on a CPU (True) or waiting in the run queue (False) lately."""
     if state == "R":
-        return ProcessModel("ready/running", "ready or running",
-                            "R covers both: on a CPU now, or runnable and waiting for a time slice")
+        if running is None:
+            both = t("model.ready_running")
+            return ProcessModel(both, both, t("model.note.R"), ("ready", "running"))
+        lit = "running" if running else "ready"
+        return ProcessModel(t(f"model.{lit}"), t(f"model.{lit}"), t("model.note.R"), (lit,))
     if state in "SDI":
-        kind = "uninterruptible: signals wait until the I/O completes" if state == "D" else "wakes on an event or signal"
-        return ProcessModel("waiting", "waiting (blocked)", kind)
+        waiting = t("model.waiting")
+        return ProcessModel(waiting, waiting, t(f"model.note.{state}"), ("waiting",))
     if state in "Tt":
-        return ProcessModel("waiting", "waiting (suspended)",
-                            "suspended until SIGCONT" if state == "T" else "suspended until its tracer resumes it")
+        return ProcessModel(t("model.waiting"), t("model.waiting_suspended"), t(f"model.note.{state}"), ("waiting",))
+    if state == "Z" and threads_alive:
+        both = f"{t('model.ready_running')} / {t('model.waiting')}"
+        return ProcessModel(both, both, t("model.note.Zl"), ("ready", "running", "waiting"))
     if state in "ZX":
-        return ProcessModel("-", "terminated",
-                            "has exited; only its process-table entry remains until the parent calls wait()")
-    return ProcessModel("-", "-", "a state old kernels used")
-
-
-def state_word(letter: str) -> str:
-    return STATE_WORDS.get(letter, "unknown state")
+        return ProcessModel(t("model.outside"), t("model.terminated"), t(f"model.note.{state}"), ("terminated",))
+    return ProcessModel(t("model.outside"), t("model.outside"), t("model.note.old"), ())
 
 
 def describe_stat(p: StatSource) -> list[str]:
     """One phrase per STAT character, in ps order, e.g. ['S: sleeping ...', 'N: low priority (nice 5)']."""
     stat = format_stat(p)
-    phrases = [f"{stat[0]}: {state_word(stat[0])}"]
-    for flag in stat[1:]:
-        phrases.append(f"{flag}: " + FLAG_WORDS[flag].format(nice=p.nice, locked_kb=p.locked_kb, threads=p.threads))
-    return phrases
+    return [f"{stat[0]}: {state_word(stat[0])}", *(f"{flag}: {flag_word(flag, p)}" for flag in stat[1:])]
 
 
 def stat_summary(p: StatSource) -> str:
@@ -100,19 +111,19 @@ def wait_status(status: int) -> str:
     if status < 0:
         return "exit status unknown"
     if os.WIFEXITED(status):
-        return f"exit {os.WEXITSTATUS(status)}"
+        return t("status.exit", code=os.WEXITSTATUS(status))
     if os.WIFCONTINUED(status):
-        return "continued"
+        return t("status.continued")
     if os.WIFSTOPPED(status):
-        return f"stopped by {signal_name(os.WSTOPSIG(status))}"
-    return f"killed by {signal_name(os.WTERMSIG(status))}" + (" (core dumped)" if os.WCOREDUMP(status) else "")
+        return t("status.stopped", signal=signal_name(os.WSTOPSIG(status)))
+    return t("status.killed", signal=signal_name(os.WTERMSIG(status))) + (t("status.core") if os.WCOREDUMP(status) else "")
 
 
 def wait_status_long(status: int) -> str:
     """The status as the narration shows it, raw number first: 768 -> 'status 768, exit code 3'."""
     if os.WIFEXITED(status):
-        return f"status {status}, exit code {os.WEXITSTATUS(status)}"
-    return f"status {status}, {wait_status(status)}"
+        return t("status.long_exit", status=status, code=os.WEXITSTATUS(status))
+    return t("status.long", status=status, words=wait_status(status))
 
 
 def format_duration(seconds: float) -> str:
@@ -157,8 +168,23 @@ def tty_name(tty_nr: int) -> str:
     return f"{major}:{minor}"
 
 
-def plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
+def plural_s(count: int, many: str = "s") -> str:
+    """The English plural ending a template may use ({s}); other languages' templates leave it out."""
+    return "" if count == 1 else many
+
+
+def cpu_time_column(ticks: int, hz: int = CLOCK_TICKS) -> str:
+    """CPU time as `ps aux` prints its TIME column: minutes:seconds (0:03, 125:07)."""
+    seconds = ticks // hz
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def cpu_time(ticks: int, hz: int = CLOCK_TICKS) -> str:
+    """CPU time as ps prints TIME: [DD-]HH:MM:SS."""
+    seconds = ticks // hz
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text
 
 
 # ---------------------------------------------------------------- zombies, orphans, markers
@@ -167,24 +193,25 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 def zombie_wait(zombie: Zombie, now: float) -> str:
     """' for at least 1m15s' (empty under a second: 'unreaped for 0s' says nothing)."""
     waited = now - zombie.since
-    return f" for {'at least ' if zombie.seen_at_start else ''}{format_duration(waited)}" if waited >= 1 else ""
+    if waited < 1:
+        return ""
+    return t("zombie.for", at_least=t("zombie.at_least") if zombie.seen_at_start else "",
+             duration=format_duration(waited))
 
 
 def explain_zombie(zombie: Zombie, parent: int, parent_name: str, now: float) -> str:
     if zombie.threads_alive:
-        return ("main thread exited but other threads still run: this process is not dead, "
-                "so it is not a zombie yet")
-    return f"zombie{zombie_wait(zombie, now)}: {wait_status(zombie.exit_code)}, waiting for parent {parent} ({parent_name}) to call wait()"
+        return t("zombie.threads_alive")
+    return t("zombie.short", waited=zombie_wait(zombie, now), status=wait_status(zombie.exit_code),
+             parent=process_label(parent, parent_name))
 
 
 def explain_orphan(orphan: Orphan) -> str:
-    adopter = f"{orphan.adopter} ({orphan.adopter_name})"
-    kind = "init" if orphan.adopter_is_init else "a child subreaper"
+    adopter = process_label(orphan.adopter, orphan.adopter_name)
     if orphan.evidence == "reparented":
-        return (f"orphan: parent {orphan.old_parent} ({orphan.old_parent_name}) exited; adopted by {adopter}, "
-                f"{kind} [seen re-parented]")
-    return (f"likely orphan: child of {adopter} but not a session leader, while its session leader "
-            f"{orphan.session_leader} is alive elsewhere [static evidence]")
+        return t("orphan.reparented", old=process_label(orphan.old_parent or 0, orphan.old_parent_name or ""),
+                 adopter=adopter, kind=t("orphan.init" if orphan.adopter_is_init else "orphan.subreaper"))
+    return t("orphan.session", adopter=adopter, leader=orphan.session_leader)
 
 
 def markers(p: ProcInfo, observations: Observations, context: bool = False) -> list[str]:
@@ -193,28 +220,25 @@ def markers(p: ProcInfo, observations: Observations, context: bool = False) -> l
     zombie = observations.zombies.get(p.pid)
     if zombie is not None:
         if zombie.threads_alive:
-            out.append("exiting: threads still run")
+            out.append(t("marker.zl"))
         else:
             waited = observations.snapshot.taken_at - zombie.since
-            out.append(f"zombie, {wait_status(zombie.exit_code)}" + (
-                f", unreaped {'≥' if zombie.seen_at_start else ''}{format_duration(waited)}" if waited >= 1 else ""))
+            out.append(t("marker.zombie", status=wait_status(zombie.exit_code)) + (
+                t("marker.unreaped_for", at_least="≥" if zombie.seen_at_start else "",
+                  duration=format_duration(waited)) if waited >= 1 else ""))
     unreaped = observations.unreaped.get(p.pid)
     if unreaped is not None:
-        out.append(f"not reaping {plural(unreaped.count, 'zombie')}")
+        out.append(t("marker.not_reaping", count=unreaped.count, s=plural_s(unreaped.count)))
     orphan = observations.orphans.get(p.pid)
     if orphan is not None:
         if orphan.evidence == "reparented":
-            out.append(f"orphan of {orphan.old_parent}, adopted by {orphan.adopter}")
+            out.append(t("marker.orphan", old=orphan.old_parent, adopter=orphan.adopter))
         else:
-            out.append("likely orphan")
-    if p.state == "D":
-        out.append("uninterruptible")
-    elif p.state == "T":
-        out.append("stopped")
-    elif p.state == "t":
-        out.append("traced")
+            out.append(t("marker.likely_orphan"))
+    if p.state in "DTt":
+        out.append(t(f"marker.{p.state}"))
     if context:
-        out.append("context: ancestor of a match")
+        out.append(t("marker.context"))
     return out
 
 
@@ -222,41 +246,85 @@ def markers(p: ProcInfo, observations: Observations, context: bool = False) -> l
 
 
 def process_label(pid: int, name: str) -> str:
-    return f"{pid} ({name})" if name else str(pid)
+    return t("signal.label", pid=pid, name=name) if name else str(pid)
 
 
-def signal_sent(name: str, who: str) -> str:
-    return f"sent SIG{name} to {who}"
+def signal_sent(name: str, who: str, zombie: bool = False) -> str:
+    return t("signal.zombie" if zombie else "signal.sent", name=name, who=who)
 
 
 def stop_warning(target: str, pid: int) -> str:
     """Said before SIGSTOP is confirmed for a process that procwatch itself needs. target: "procwatch" or
     "supervisor"."""
-    if target == "procwatch":
-        return (f"This is procwatch itself: stopped, it can neither draw nor read a key until another terminal "
-                f"runs `kill -CONT {pid}`.")
-    return ("This is the sandbox supervisor: stopped, it can neither fork, reap nor narrate a demo until it gets "
-            "SIGCONT. Quitting procwatch still ends it and every demo.")
+    return t("signal.warn_self", pid=pid) if target == "procwatch" else t("signal.warn_supervisor")
 
 
 def signal_refused(refused: SignalRefused, who: str) -> str:
-    if refused.reason == "gone":
-        return f"process {who} has exited; nothing sent"
+    if refused.reason in ("gone", "denied", "unproven"):
+        return t(f"signal.{refused.reason}", who=who)
     if refused.reason == "reused":
-        return f"PID {refused.pid} now belongs to another process (it was reused); nothing sent"
-    if refused.reason == "denied":
-        return f"permission denied: you may not signal {who}"
-    if refused.reason == "unproven":
-        return (f"/proc shows another PID namespace than procwatch's: {who} cannot be proven to be the process "
-                "you see; nothing sent")
-    return f"cannot open process {who}: {refused.detail}"
+        return t("signal.reused", pid=refused.pid)
+    return t("signal.cannot_open", who=who, detail=refused.detail)
 
 
-FOREIGN_PROC_NOTE = "/proc belongs to another PID namespace: signals and the sandbox are off"
+def note_words(note: str) -> str:
+    """A snapshot's note (a code: values travel, words are made at the edge) in words."""
+    if note.startswith(NOTE_HIDEPID):
+        return t("note.hidepid", mode=note[len(NOTE_HIDEPID):])
+    if note == NOTE_FOREIGN_PROC:
+        return t("note.foreign")
+    return note
 
 
-def hidepid_note(mode: str) -> str:
-    return f"/proc is mounted hidepid={mode}: only your own processes are visible"
+# ---------------------------------------------------------------- events (event log, timeline, --watch)
+
+
+def clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def event_words(event: Event, names: Mapping[int, str]) -> str:
+    """One event in words. `names`: pid -> name of the processes alive now (an ended one names itself)."""
+    pid = event.identity[0]
+
+    def who(p: int) -> str:
+        return process_label(p, names.get(p, ""))
+
+    if isinstance(event, FirstSeen):
+        delay = event.at - event.started
+        created = t("event.created", at=clock(event.started), delay=format_duration(delay)) if delay >= 1 else ""
+        return t("event.first_seen", who=process_label(pid, event.name), created=created)
+    if isinstance(event, Exec):
+        return t("event.exec", who=process_label(pid, event.old_name), name=event.new_name)
+    if isinstance(event, StateChanged):
+        return t("event.state", who=who(pid), old=event.old, new=event.new,
+                 model=state_model(event.new).five_state)
+    if isinstance(event, ThreadsChanged):
+        return t("event.threads", who=who(pid), old=event.old, new=event.new)
+    if isinstance(event, BecameZombie):
+        return t("event.zombie", who=who(pid), status=wait_status(event.exit_code), parent=who(event.parent))
+    if isinstance(event, Reparented):
+        kind = t("orphan.init" if event.adopter_is_init else "orphan.subreaper")
+        return t("event.reparented", who=who(pid), old=event.old_parent, new=who(event.new_parent), kind=kind)
+    if isinstance(event, Reaped):
+        return t("event.reaped", who=process_label(pid, event.name))
+    return t("event.exited", who=process_label(pid, event.name))
+
+
+def event_line(event: Event, names: Mapping[int, str]) -> str:
+    return f"{clock(event.at)}  {event_words(event, names)}"
+
+
+def timeline(p: ProcInfo, events: list[Event], ended: str | None = None) -> str:
+    """'21:24:07 S → 21:24:09 T → 21:24:10 Z → reaped': the states one process went through, as seen."""
+    states = [e for e in events if isinstance(e, StateChanged)]
+    first = states[0].old if states else p.state
+    parts = [f"{clock(p.started)} {t('model.new')} → {first}"]
+    parts += [f"{clock(e.at)} {e.new}" for e in states]
+    if ended is not None:
+        parts.append(t(f"marker.{ended}"))
+    return " → ".join(parts)
+
 
 
 # ---- fleet: other machines over ssh (procwatch.engine.remote, procwatch --host)

@@ -214,7 +214,7 @@ class Sandbox:
         if identity is None or facts is None or procfs.start_ticks(identity[0]) != identity[1]:
             return None
         if facts.state in ("T", "t"):
-            return f"the sandbox supervisor {identity[0]} is {words.STATE_WORDS[facts.state]} ({facts.state})"
+            return f"the sandbox supervisor {identity[0]} is {words.state_word(facts.state)} ({facts.state})"
         return None
 
     def __enter__(self) -> Sandbox:

@@ -14,14 +14,17 @@ from typing import Any
 from textual import events, on
 from textual.app import App, ComposeResult
 
-from procwatch.engine import words
+from procwatch.engine import catalog, words
+from procwatch.engine.catalog import t
 from procwatch.engine.collector import Collector
 from procwatch.engine.escape import printable
+from procwatch.engine.history import NOTHING_RECENT
 from procwatch.engine.model import INTERVAL_STEPS, ProcInfo
 from procwatch.engine.procfs import SignalRefused, identity_of, signal_process
 from procwatch.engine.tree import ProcessFilter, children_map
 from procwatch.sandbox import Sandbox
-from procwatch.ui.keys import APP_KEYS, bindings
+from procwatch.ui.keys import APP_KEYS, SANDBOX_KEYS, bindings, relabel
+from procwatch.ui.lesson import LessonController, LessonPanel
 from procwatch.ui.messages import SandboxNews, SnapshotReady, SweepFailed
 from procwatch.ui.palette import ProcwatchCommands
 from procwatch.ui.sandbox_controller import SandboxController
@@ -29,7 +32,14 @@ from procwatch.ui.widgets.footer import LeanFooter
 from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar, summary_text
 from procwatch.ui.widgets.process_table import ProcessTable
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
-from procwatch.ui.widgets.screens import HelpScreen, JumpScreen, PickerScreen, SignalScreen, state_choices
+from procwatch.ui.widgets.screens import (
+    EventsScreen,
+    HelpScreen,
+    JumpScreen,
+    PickerScreen,
+    SignalScreen,
+    state_choices,
+)
 from procwatch.view.collectors import make_collector
 from procwatch.view.poller import Poller, Update, View
 
@@ -43,12 +53,15 @@ class ProcwatchApp(App[int]):
     Screen { layout: vertical; }
     ProcessTable { height: 1fr; }
     """
-    BINDINGS = bindings(APP_KEYS)
+    # The demo keys work from the tree too while the sandbox panel is open: `z` then `w` reaps the new zombie.
+    BINDINGS = bindings(APP_KEYS) + bindings(SANDBOX_KEYS)
 
     def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None,
-                 sandbox: bool = True) -> None:
+                 sandbox: bool = True, lesson: bool = False) -> None:
         super().__init__()
         self.sandbox_controller = SandboxController(self, sandbox)
+        self.lesson = LessonController(self)
+        self.lesson_at_start = lesson
         self.details_wanted = True
         self.collector = collector
         self.interval = interval
@@ -59,6 +72,7 @@ class ProcwatchApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield SummaryBar("starting…", id="summary")
+        yield LessonPanel(id="lesson")
         yield FilterBar(id="filter-bar")
         yield ProcessTable(id="table")
         yield DetailsPanel(id="details")
@@ -69,10 +83,13 @@ class ProcwatchApp(App[int]):
     def on_mount(self) -> None:
         if self.initial_theme:
             self.theme = self.initial_theme
+        relabel([self, *self.query("*")])  # the footer's words in the current language, whatever came before
         self._show_filter()
         self.query_one(ProcessTable).focus()
-        self._place_details()
+        self.place_panels()
         self.poller.start()
+        if self.lesson_at_start:
+            self.lesson.toggle()
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # hand back what on_snapshot_ready froze (matters where apps come and go: the tests)
@@ -112,7 +129,7 @@ class ProcwatchApp(App[int]):
     def on_sweep_failed(self, message: SweepFailed) -> None:
         if self._shutting_down():
             return
-        self.say(f"sweep failed: {message.error!r}", severity="error")
+        self.say(t("notice.sweep_failed", error=repr(message.error)), severity="error")
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         update = message.update
@@ -127,9 +144,9 @@ class ProcwatchApp(App[int]):
             self._show_filter()
         with self.batch_update():
             table = self.query_one(ProcessTable)
-            table.empty_message = (f"no process matches {printable(update.view.process_filter.describe())}"
-                                   if update.view.process_filter.active else "no process visible")
-            table.show(update.rows, update.observations, update.facts)
+            table.empty_message = (t("table.no_match", filter=printable(update.view.process_filter.describe()))
+                                   if update.view.process_filter.active else t("table.empty"))
+            table.show(update.rows, update.observations, update.facts, update.recent)
             wanted = self.sandbox_controller.select_when_seen
             if wanted is not None and table.select_pid(wanted):
                 self.sandbox_controller.select_when_seen = None
@@ -144,16 +161,23 @@ class ProcwatchApp(App[int]):
             gc.freeze()
 
     @on(ProcessTable.CursorMoved)
-    def _show_details(self, message: ProcessTable.CursorMoved) -> None:
+    def _cursor_moved(self, message: ProcessTable.CursorMoved) -> None:
+        self._show_details(message.proc)
+
+    def _show_details(self, proc: ProcInfo | None) -> None:
         details = self.query_one(DetailsPanel)
         if details.display:
-            details.show_process(message.proc, self.last.observations if self.last else None)
+            last = self.last
+            details.show_process(proc, last.observations if last else None, self.poller.history,
+                                 last.recent if last else NOTHING_RECENT)
 
     @on(ProcessTable.SelectedExited)
     def _selected_exited(self, message: ProcessTable.SelectedExited) -> None:
         gone = message.gone
-        where = f"; cursor moved to {message.now.pid} ({printable(message.now.name)})" if message.now else ""
-        self.say(f"process {gone.pid} ({printable(gone.name)}) exited{where}", timeout=4)
+        where = t("notice.cursor_moved", pid=message.now.pid, name=printable(message.now.name)) if message.now else ""
+        # a zombie did not exit now (it exited long before): it was reaped
+        notice = "notice.reaped" if gone.state == "Z" else "notice.exited"
+        self.say(t(notice, pid=gone.pid, name=printable(gone.name), where=where), timeout=4)
 
     @on(ProcessTable.ToggleRequested)
     def _toggle(self, message: ProcessTable.ToggleRequested) -> None:
@@ -183,7 +207,7 @@ class ProcwatchApp(App[int]):
 
     def set_sort(self, key: str) -> None:
         self._set_view(replace(self.view, sort=key))
-        self.say(f"siblings sorted by {key}", timeout=2)
+        self.say(t("notice.sorted", key=key), timeout=2)
 
     def action_sort(self, key: str) -> None:
         self.set_sort(key)
@@ -207,13 +231,14 @@ class ProcwatchApp(App[int]):
 
     def action_pick_user(self) -> None:
         counts = Counter(p.user for p in self.last.observations.snapshot) if self.last else Counter()
-        choices = [(user, f"{printable(user)} ({count})") for user, count in sorted(counts.items())]
-        self.push_screen(PickerScreen("Filter by user", choices),
+        choices = [(user, t("dialog.user_choice", user=printable(user), count=count))
+                   for user, count in sorted(counts.items())]
+        self.push_screen(PickerScreen(t("dialog.pick_user"), choices),
                          lambda user: None if user is None else self.set_users(frozenset([user]) if user else frozenset()))
 
     def action_pick_state(self) -> None:
         counts = Counter(p.state for p in self.last.observations.snapshot) if self.last else Counter()
-        self.push_screen(PickerScreen("Filter by state", state_choices(counts)),
+        self.push_screen(PickerScreen(t("dialog.pick_state"), state_choices(counts)),
                          lambda letter: None if letter is None else self.set_states(frozenset(letter)))
 
     def action_toggle_kernel(self) -> None:
@@ -241,28 +266,65 @@ class ProcwatchApp(App[int]):
         index = min(range(len(INTERVAL_STEPS)), key=lambda i: abs(INTERVAL_STEPS[i] - self.interval))
         self.interval = INTERVAL_STEPS[max(0, min(len(INTERVAL_STEPS) - 1, index + step))]
         self.poller.interval = self.interval
-        self.say(f"refresh every {self.interval:g}s", timeout=2)
+        self.say(t("notice.interval", seconds=f"{self.interval:g}"), timeout=2)
 
     # -- panels and dialogs ---------------------------------------------------------------------------------
     def on_resize(self, event: events.Resize) -> None:
-        self._place_details(event.size.height)
+        self.place_panels(event.size.height, event.size.width)
 
-    def _place_details(self, height: int | None = None) -> None:
-        """The details panel shows when asked for and when the screen leaves the table room for rows."""
+    def place_panels(self, height: int | None = None, width: int | None = None) -> None:
+        """The details panel shows when asked for and when the screen leaves the table room for rows; on a
+        narrow screen the sandbox panel goes under the tree, and the details step aside while it is open."""
         details = self.query_one(DetailsPanel)
         height = self.size.height if height is None else height
-        details.display = self.details_wanted and height >= DETAILS_MIN_HEIGHT
+        width = self.size.width if width is None else width
+        narrow_sandbox = False
+        if self.sandbox_controller.enabled:
+            panel = self.query_one(SandboxPanel)
+            panel.set_class(width < SandboxPanel.NARROW, "narrow")
+            narrow_sandbox = panel.has_class("narrow") and panel.has_class("open")
+        details.display = self.details_wanted and height >= DETAILS_MIN_HEIGHT and not narrow_sandbox
 
     def action_toggle_details(self) -> None:
         self.details_wanted = not self.details_wanted
-        self._place_details()
-        details = self.query_one(DetailsPanel)
-        if details.display:
-            table = self.query_one(ProcessTable)
-            details.show_process(table.selected, self.last.observations if self.last else None)
+        self.place_panels()
+        self._show_details(self.query_one(ProcessTable).selected)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_events(self) -> None:
+        """The event log, newest first, restricted to the processes the current filter shows."""
+        last = self.last
+        if last is None:
+            return
+        shown = {row.proc.identity for row in last.rows}
+        names = {p.pid: printable(p.name) for p in last.observations.snapshot}
+        events = self.poller.history.newest_first()
+        if last.view.process_filter.active:
+            events = [e for e in events if e.identity in shown]
+        self.push_screen(EventsScreen([printable(words.event_line(e, names)) for e in events]))
+
+    def action_switch_language(self) -> None:
+        languages = list(catalog.LANGUAGES)
+        self.set_language(languages[(languages.index(catalog.current()) + 1) % len(languages)])
+        self.say(t("notice.language"), timeout=2)
+
+    def set_language(self, lang: str) -> None:
+        """Every word on screen in `lang`, now: bindings, panels, the table's markers."""
+        catalog.set_language(lang)
+        relabel([self, *self.query("*")])
+        self.refresh_bindings()
+        if self.sandbox_controller.enabled:
+            self.query_one(SandboxPanel).relabel()
+        self.query_one(FilterBar).relabel()
+        self.lesson.relabel()
+        self._show_filter()
+        table = self.query_one(ProcessTable)
+        table.refresh()
+        self._show_details(table.selected)
+        if self.last is not None:
+            self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval))
 
     def action_jump(self) -> None:
         self.push_screen(JumpScreen(), self.jump_to)
@@ -271,7 +333,7 @@ class ProcwatchApp(App[int]):
         if pid is None:
             return
         if not self.query_one(ProcessTable).select_pid(pid):
-            self.say(f"no process {pid} in the current view", severity="warning")
+            self.say(t("notice.no_pid", pid=pid), severity="warning")
 
     def action_signal(self) -> None:
         proc = self.query_one(ProcessTable).selected
@@ -295,7 +357,7 @@ class ProcwatchApp(App[int]):
         except SignalRefused as refused:
             self.say(words.signal_refused(refused, who), severity="error", timeout=6)
             return
-        self.say(words.signal_sent(name, who))
+        self.say(words.signal_sent(name, who, zombie=proc.state == "Z" and proc.threads <= 1))
         self.poller.refresh_now()
 
     # -- sandbox --------------------------------------------------------------------------------------------
@@ -313,12 +375,30 @@ class ProcwatchApp(App[int]):
         if not self._shutting_down():
             self.sandbox_controller.news(message)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "demo":  # the demo keys, only while the sandbox panel shows which demo they act on
+            return self.sandbox_controller.enabled and self.query_one(SandboxPanel).has_class("open")
+        if action == "lesson_step":
+            return self.lesson.open
+        return True
+
+    def action_lesson(self) -> None:
+        self.lesson.toggle()
+        self.refresh_bindings()
+
+    def action_lesson_step(self, delta: int) -> None:
+        self.lesson.step(delta)
+
+    def action_demo(self, action: str) -> None:
+        self.sandbox_controller.act(action, self.query_one(SandboxPanel).selected_demo)
+
     @on(SandboxPanel.DemoAction)
     def _demo_action(self, message: SandboxPanel.DemoAction) -> None:
         self.sandbox_controller.act(message.action, message.demo)
 
 
 def make_app(collector: Collector | None = None, process_filter: ProcessFilter = ProcessFilter(),
-             interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True) -> ProcwatchApp:
+             interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True,
+             lesson: bool = False) -> ProcwatchApp:
     view = View(process_filter=process_filter, sort=sort)
-    return ProcwatchApp(collector or make_collector(), view, interval, theme, sandbox)
+    return ProcwatchApp(collector or make_collector(), view, interval, theme, sandbox, lesson)

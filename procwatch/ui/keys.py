@@ -3,20 +3,32 @@ made from these tables. Each binding has an id, so a keymap (`App.set_keymap`) c
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from textual.binding import Binding
 
+from procwatch.engine.catalog import t, using
+
 
 class Key(NamedTuple):
-    id: str  # stable binding id: what a keymap names
+    id: str  # stable binding id: what a keymap names; its words are the catalogue's `key.<id>` and `key.<id>.help`
     keys: str  # Textual key names, comma-separated
     action: str
-    label: str  # the footer's word
-    help: str  # the help screen's line
     shown: str  # how the help screen writes the key
     footer: bool = False
     priority: bool = False
+
+    @property
+    def label(self) -> str:
+        """The footer's word, in the current language."""
+        return t(f"key.{self.id}")
+
+    @property
+    def help(self) -> str:
+        """The help screen's line, in the current language."""
+        return t(f"key.{self.id}.help")
 
 
 def binding(key: Key) -> Binding:
@@ -28,65 +40,64 @@ def bindings(keys: tuple[Key, ...]) -> list[Binding | tuple[str, str] | tuple[st
 
 
 APP_KEYS: tuple[Key, ...] = (
-    Key("app.quit", "q", "quit", "Quit", "quit (SIGTERM and SIGHUP also end it cleanly: terminal restored, demos reaped)", "q", True),
-    Key("app.help", "question_mark", "help", "Help", "this help, with the STAT legend", "?", True),
-    Key("app.filter", "slash", "filter_text", "Filter", "filter by text (name, command line or pid), live; ancestors of matches stay, dimmed, marked context", "/", True),
-    Key("app.user", "u", "pick_user", "User", "pick a user to show (with counts)", "u", True),
-    Key("app.state", "s", "pick_state", "State", "pick a state letter to show (with counts)", "s", True),
-    Key("app.clear", "escape", "clear_filters", "Clear", "clear all filters", "Esc"),
-    Key("app.pause", "space", "pause", "Pause", "pause or resume the refresh", "space", True),
-    Key("app.signal", "k", "signal", "Signal", "send TERM, KILL, INT, HUP, STOP or CONT to the selected process, after a confirmation naming it", "k", True),
-    Key("app.details", "d", "toggle_details", "Details", "show or hide the details panel", "d"),
-    Key("app.expand_all", "plus", "expand_all", "Expand all", "expand every subtree", "+"),
-    Key("app.collapse_all", "minus", "collapse_all", "Collapse all", "collapse every subtree", "-"),
-    Key("app.sort_pid", "N", "sort('pid')", "Sort PID", "sort siblings by PID (the tree stays a tree)", "N"),
-    Key("app.sort_cpu", "P", "sort('cpu')", "Sort CPU", "sort siblings by CPU", "P"),
-    Key("app.sort_mem", "M", "sort('mem')", "Sort memory", "sort siblings by memory", "M"),
-    Key("app.kernel", "K", "toggle_kernel", "Kernel threads", "show or hide kernel threads", "K"),
-    Key("app.faster", "less_than_sign", "interval(-1)", "Faster", "refresh faster (down to 0.25 s)", "<"),
-    Key("app.slower", "greater_than_sign", "interval(1)", "Slower", "refresh slower (up to 10 s)", ">"),
-    Key("app.jump", "g", "jump", "Go to PID", "jump to a PID", "g"),
-    Key("app.demo_zombie", "z", "spawn_demo('Z')", "Zombie demo", "fork a demo zombie (opens the sandbox panel)",
-        "z", True),
-    Key("app.demo_orphan", "o", "spawn_demo('orphan')", "Orphan demo", "fork a demo orphan (opens the sandbox panel)",
-        "o", True),
-    Key("app.sandbox", "b", "toggle_sandbox", "Sandbox", "open or close the sandbox panel; Tab moves into it", "b",
-        True),
-    Key("app.interrupt", "ctrl+c", "quit", "Quit", "quit", "ctrl+c", priority=True),
+    Key("app.quit", "q", "quit", "q", True),
+    Key("app.help", "question_mark", "help", "?", True),
+    Key("app.filter", "slash", "filter_text", "/", True),
+    Key("app.user", "u", "pick_user", "u", True),
+    Key("app.state", "s", "pick_state", "s", True),
+    Key("app.clear", "escape", "clear_filters", "Esc"),
+    Key("app.pause", "space", "pause", "space", True),
+    Key("app.signal", "k", "signal", "k", True),
+    Key("app.details", "d", "toggle_details", "d"),
+    Key("app.events", "e", "events", "e", True),
+    Key("app.language", "L", "switch_language", "L", True),
+    Key("app.expand_all", "plus", "expand_all", "+"),
+    Key("app.collapse_all", "minus", "collapse_all", "-"),
+    Key("app.sort_pid", "N", "sort('pid')", "N"),
+    Key("app.sort_cpu", "P", "sort('cpu')", "P"),
+    Key("app.sort_mem", "M", "sort('mem')", "M"),
+    Key("app.kernel", "K", "toggle_kernel", "K"),
+    Key("app.faster", "less_than_sign", "interval(-1)", "<"),
+    Key("app.slower", "greater_than_sign", "interval(1)", ">"),
+    Key("app.jump", "g", "jump", "g"),
+    Key("app.demo_zombie", "z", "spawn_demo('Z')", "z", True),
+    Key("app.demo_orphan", "o", "spawn_demo('orphan')", "o", True),
+    Key("app.sandbox", "b", "toggle_sandbox", "b", True),
+    Key("app.lesson", "T", "lesson", "T", True),
+    Key("app.lesson_next", "right_square_bracket", "lesson_step(1)", "]", True),
+    Key("app.lesson_back", "left_square_bracket", "lesson_step(-1)", "["),
+    Key("app.interrupt", "ctrl+c", "quit", "ctrl+c", priority=True),
 )
 
 TABLE_KEYS: tuple[Key, ...] = (
-    Key("table.up", "up", "cursor(-1)", "Up", "move the cursor up; it stays on its process (pid + start time) across refreshes", "↑"),
-    Key("table.down", "down", "cursor(1)", "Down", "move the cursor down", "↓"),
-    Key("table.page_up", "pageup", "cursor_page(-1)", "Page up", "one page up", "PgUp"),
-    Key("table.page_down", "pagedown", "cursor_page(1)", "Page down", "one page down", "PgDn"),
-    Key("table.first", "home", "cursor_to(0)", "First", "the first process", "Home"),
-    Key("table.last", "end", "cursor_to(-1)", "Last", "the last process", "End"),
-    Key("table.fold", "enter", "fold", "Fold", "fold or unfold the subtree, kept per process (or click its tree guide, or double-click)",
-        "Enter"),
-    Key("table.collapse", "left", "collapse", "Collapse", "collapse; on a leaf, go to the parent", "←"),
-    Key("table.expand", "right", "expand", "Expand", "expand", "→"),
-    Key("table.pan_left", "shift+left", "pan(-8)", "Scroll left", "scroll long command lines left", "shift+←"),
-    Key("table.pan_right", "shift+right", "pan(8)", "Scroll right", "scroll long command lines right", "shift+→"),
+    Key("table.up", "up", "cursor(-1)", "↑"),
+    Key("table.down", "down", "cursor(1)", "↓"),
+    Key("table.page_up", "pageup", "cursor_page(-1)", "PgUp"),
+    Key("table.page_down", "pagedown", "cursor_page(1)", "PgDn"),
+    Key("table.first", "home", "cursor_to(0)", "Home"),
+    Key("table.last", "end", "cursor_to(-1)", "End"),
+    Key("table.fold", "enter", "fold", "Enter"),
+    Key("table.collapse", "left", "collapse", "←"),
+    Key("table.expand", "right", "expand", "→"),
+    Key("table.pan_left", "shift+left", "pan(-8)", "shift+←"),
+    Key("table.pan_right", "shift+right", "pan(8)", "shift+→"),
 )
 
 SANDBOX_KEYS: tuple[Key, ...] = (
-    Key("sandbox.reap", "w", "demo('reap')", "wait()", "the zombie's parent calls wait() and reaps it", "w", True),
-    Key("sandbox.parent_exit", "p", "demo('parent_exit')", "Parent exits",
-        "the zombie's parent exits: the subreaper adopts and reaps the zombie", "p", True),
-    Key("sandbox.stop_cont", "c", "demo('stop_cont')", "Stop/cont", "stop or continue the demo", "c", True),
-    Key("sandbox.kill", "x", "demo('kill')", "Kill demo", "kill the demo (SIGKILL)", "x", True),
-    Key("sandbox.kill_all", "X", "demo('kill_all')", "Kill all", "kill every demo", "X", True),
+    Key("sandbox.reap", "w", "demo('reap')", "w", True),
+    Key("sandbox.parent_exit", "p", "demo('parent_exit')", "p", True),
+    Key("sandbox.stop_cont", "c", "demo('stop_cont')", "c", True),
+    Key("sandbox.kill", "x", "demo('kill')", "x", True),
+    Key("sandbox.kill_all", "X", "demo('kill_all')", "X", True),
 )
 
-# Keys that are not bindings of ours but that a user needs to know.
-OTHER_HELP: tuple[tuple[str, str], ...] = (
-    ("ctrl+p", "command palette: jump, filter by user/state, sort, themes"),
-    ("Enter (sandbox)", "fork the highlighted demo: R S D T t Z orphan N < L s l + Zl"),
-)
+# Keys that are not bindings of ours but that a user needs to know: (how the key is written, message id).
+OTHER_HELP: tuple[tuple[str, str], ...] = (("ctrl+p", "keys.palette"), ("keys.sandbox_enter", "keys.sandbox_enter.help"))
 
 GROUPS: tuple[tuple[str, tuple[Key, ...]], ...] = (
-    ("Process tree", TABLE_KEYS), ("View", APP_KEYS), ("Sandbox (in the demo list)", SANDBOX_KEYS))
+    ("keys.group.table", TABLE_KEYS), ("keys.group.app", APP_KEYS), ("keys.group.sandbox", SANDBOX_KEYS))
+
+ALL_KEYS = TABLE_KEYS + APP_KEYS + SANDBOX_KEYS
 
 
 def sandbox_hint() -> str:
@@ -98,17 +109,38 @@ def help_rows() -> list[tuple[str, str]]:
     """(key as written, what it does) for the help screen, grouped, with ctrl+c folded into q."""
     rows: list[tuple[str, str]] = []
     for title, keys in GROUPS:
-        rows.append((title, ""))
+        rows.append((t(title), ""))
         rows += [(key.shown, key.help) for key in keys if key.id != "app.interrupt"]
-    rows.append(("Elsewhere", ""))
-    rows += list(OTHER_HELP)
+    rows.append((t("keys.group.elsewhere"), ""))
+    rows += [(t(shown) if shown.startswith("keys.") else shown, t(help_id)) for shown, help_id in OTHER_HELP]
     return rows
 
 
+def relabel(nodes: Iterable[Any]) -> None:
+    """Put the footer words of the current language on the bindings of these nodes (after a language switch).
+    Textual copies a class's bindings into each node: both the class's and the node's are relabelled, so that
+    nodes made later (dialogs, panels) are in the same language. Keys moved by a keymap stay where they are."""
+    maps = []
+    for node in nodes:
+        maps.append(node._bindings)
+        merged = type(node)._merged_bindings
+        if merged is not None:
+            maps.append(merged)
+    for bindings_map in maps:
+        for key, bound in bindings_map.key_to_bindings.items():
+            bindings_map.key_to_bindings[key] = [
+                replace(b, description=t(f"key.{b.id}")) if b.id in KEY_IDS else b for b in bound]
+
+
+KEY_IDS = frozenset(key.id for key in ALL_KEYS)
+
+
 def readme_table() -> str:
-    """The README's key table (a test checks that the README has exactly this)."""
+    """The README's key table, in English (a test checks that the README has exactly this)."""
     lines = ["| key | what it does |", "|---|---|"]
-    for key, description in help_rows():
+    with using("en"):
+        rows = help_rows()
+    for key, description in rows:
         if description:
             lines.append(f"| `{key}` | {description} |")
         else:

@@ -83,7 +83,7 @@ def _terminal_missing() -> str | None:
 
 
 def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool,
-            hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
+            lesson: bool = False, hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
     missing = _terminal_missing()
     if missing is not None:
         print(f"procwatch: the TUI needs a terminal, and {missing}; "
@@ -96,7 +96,8 @@ def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: st
         app: ProcwatchApp = (fleet := make_fleet_app(hosts, ssh_options or SshOptions(), process_filter, interval,
                                                      sort, theme))
     else:
-        app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox)
+        app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox,
+                       lesson=lesson)
     if theme is not None and theme not in app.available_themes:
         names = ", ".join(sorted(app.available_themes))
         print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",

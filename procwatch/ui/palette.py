@@ -11,10 +11,11 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
 
+from procwatch.engine.catalog import t
 from procwatch.engine.escape import printable
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS
-from procwatch.engine.words import STATE_WORDS
+from procwatch.engine.words import state_word
 
 if TYPE_CHECKING:
     from procwatch.ui.app import ProcwatchApp
@@ -24,20 +25,20 @@ class ProcwatchCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         app: ProcwatchApp = self.app  # type: ignore[assignment]
         commands: list[tuple[str, Callable[[], Any], str]] = [
-            ("Jump to PID…", app.action_jump, "move the cursor to a process by its PID"),
-            ("Pause / resume refresh", app.action_pause, "stop or restart the sweeps"),
-            ("Clear filters", app.action_clear_filters, "show every process"),
-            ("Show / hide kernel threads", app.action_toggle_kernel, "kernel threads are children of kthreadd"),
+            (t(f"palette.{name}"), action, t(f"palette.{name}.help")) for name, action in (
+                ("jump", app.action_jump), ("pause", app.action_pause), ("clear", app.action_clear_filters),
+                ("kernel", app.action_toggle_kernel), ("events", app.action_events),
+                ("language", app.action_switch_language), ("lesson", app.action_lesson))
         ]
         for key in SORT_KEYS:
-            commands.append((f"Sort by {key}", partial(app.set_sort, key), "siblings are sorted, the tree stays"))
+            commands.append((t("palette.sort", key=key), partial(app.set_sort, key), t("palette.sort.help")))
         users = Counter(p.user for p in app.last.observations.snapshot) if app.last else Counter()
         for user, count in sorted(users.items()):
-            commands.append((f"Filter by user {printable(user)}", partial(app.set_users, frozenset([user])),
-                             f"{count} processes"))
+            commands.append((t("palette.user", user=printable(user)), partial(app.set_users, frozenset([user])),
+                             t("palette.user.help", count=count)))
         for letter in STATE_LETTERS:
-            commands.append((f"Filter by state {letter} ({STATE_WORDS[letter].split(' (')[0]})",
-                             partial(app.set_states, frozenset(letter)), "processes in this state"))
+            commands.append((t("palette.state", letter=letter, words=state_word(letter).split(" (")[0]),
+                             partial(app.set_states, frozenset(letter)), t("palette.state.help")))
         return commands
 
     async def discover(self) -> Hits:

@@ -9,8 +9,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from procwatch.engine import procfs
+from procwatch.engine.catalog import t
 from procwatch.engine.model import Identity, ProcInfo
-from procwatch.engine.words import FOREIGN_PROC_NOTE
 from procwatch.sandbox import Demo, Sandbox, SandboxError, SandboxEvent
 from procwatch.ui.messages import SandboxNews
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
@@ -40,7 +40,7 @@ class SandboxController:
 
     def _refuse_when_disabled(self) -> bool:
         if not self.enabled:
-            self.app.say("the sandbox is disabled (--no-sandbox)", severity="warning")
+            self.app.say(t("sandbox.disabled"), severity="warning")
         return not self.enabled
 
     def toggle_panel(self) -> None:
@@ -48,6 +48,7 @@ class SandboxController:
             return
         panel = self.panel
         panel.toggle_class("open")
+        self.app.place_panels()
         if panel.has_class("open"):
             panel.query_one("#recipes").focus()
         else:
@@ -60,10 +61,11 @@ class SandboxController:
         if self._refuse_when_disabled():
             return
         if not procfs.proc_is_ours():
-            self.app.say(FOREIGN_PROC_NOTE, severity="warning", timeout=6)
+            self.app.say(t("note.foreign"), severity="warning", timeout=6)
             return
         if open_panel:
             self.panel.add_class("open")
+            self.app.place_panels()
         if self.sandbox is None:
             self.sandbox = Sandbox(on_event=self._forward)
         try:
@@ -83,13 +85,13 @@ class SandboxController:
             except SandboxError as refused:
                 self.app.call_from_thread(self.refused, refused)
             except Exception as error:  # a worker's error would otherwise vanish silently
-                self.app.call_from_thread(self.refused, f"{what} failed: {error!r}")
+                self.app.call_from_thread(self.refused, t("sandbox.failed", what=what, error=repr(error)))
             self.app.poller.refresh_now()
 
         try:
             self.app.run_worker(run, thread=True, group="sandbox", exit_on_error=False)
         except RuntimeError as error:  # "can't start new thread": RLIMIT_NPROC reached
-            self.refused(f"cannot start a thread for {what} ({error}): too many processes for this user?")
+            self.refused(t("sandbox.no_thread", what=what, error=error))
 
     def _forward(self, event: SandboxEvent) -> None:
         self.app.post_message(SandboxNews(event))  # from the sandbox's reader thread: thread-safe
@@ -98,17 +100,17 @@ class SandboxController:
         self.select_when_seen = sandbox.spawn(recipe).pid
 
     def refused(self, refused: Exception | str) -> None:
-        self.panel.narrate(f"refused: {refused}")
+        self.panel.narrate(t("sandbox.refused", reason=refused))
         self.app.say(str(refused), severity="warning", timeout=6)
 
     def labels(self) -> dict[Identity, str]:
         """Demos are forks of the supervisor and share its command line: label them by what they show."""
         if self.sandbox is None:
             return {}
-        labels = {demo.identity: f"demo-{demo.recipe} · {demo.name} demo, {demo.role} (sandbox)"
+        labels = {demo.identity: t("sandbox.demo_label", recipe=demo.recipe, name=demo.name, role=demo.role)
                   for demo in self.sandbox.demos()}
         if self.sandbox.supervisor_identity is not None:
-            labels[self.sandbox.supervisor_identity] = "pw-sandbox · the sandbox supervisor, a child subreaper"
+            labels[self.sandbox.supervisor_identity] = t("sandbox.supervisor_label")
         return labels
 
     def show(self, procs: dict[int, ProcInfo] | None) -> None:
@@ -120,7 +122,9 @@ class SandboxController:
         if event.text:
             self.panel.narrate(event.text)
             if event.kind == "exited" and not self.panel.has_class("open"):
-                self.app.say(f"sandbox: {event.text}", severity="warning", timeout=8)  # else nobody would know
+                self.app.say(t("sandbox.news", text=event.text), severity="warning", timeout=8)  # else nobody would know
+        if event.kind == "added" and event.demo is not None and self.select_when_seen is None:
+            self.select_when_seen = event.demo.pid  # the cursor goes to the demo's first process once it is shown
         if event.kind in ("added", "removed", "started", "exited"):
             self.show(self.app.procs())
             self.app.poller.refresh_now()
@@ -134,7 +138,7 @@ class SandboxController:
             self._in_thread(sandbox.kill_all, "stopping every demo")
             return
         if demo is None:
-            self.app.say("select a demo in the list first", severity="warning")
+            self.app.say(t("sandbox.select_demo"), severity="warning")
             return
         requests: dict[str, Callable[[int, int | None], None]] = {
             "reap": sandbox.reap, "parent_exit": sandbox.parent_exit, "kill": sandbox.kill,

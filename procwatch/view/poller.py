@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from procwatch.engine.collector import Collector
+from procwatch.engine.history import NOTHING_RECENT, History, Recent
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Identity
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
@@ -39,6 +40,7 @@ class Update:
     swept: bool  # False when only the view changed
     facts: RowFacts
     number: int  # 1 for the first update, counting every one built (a rebuild too)
+    recent: Recent = NOTHING_RECENT  # processes new for a moment, and ended ones still shown, dimmed
 
 
 @dataclass
@@ -51,6 +53,8 @@ class Poller:
 
     def __post_init__(self) -> None:
         self.lineage = Lineage()
+        self.history = History()  # read by the UI thread too (it locks)
+        self._recent = Recent()
         self.paused = False
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -89,17 +93,21 @@ class Poller:
                 started = time.monotonic()
                 if sweep or self._observations is None:
                     self._observations = self.lineage.observe(self.collector.sweep())
-                observations = self._observations
+                    self._recent = self.history.record(self._observations)
+                observations, recent = self._observations, self._recent
                 view = self.view
-                rows = build_rows(observations.snapshot.procs, view.process_filter, view.collapsed, view.sort,
-                                  hide_kernel=view.hide_kernel)
+                procs = observations.snapshot.procs
+                if recent.ended:  # ended processes stay a moment in the tree, dimmed, under their parent: as leaves,
+                    parents = {p.ppid for p in procs.values()}  # never as a live one's parent (a torn read)
+                    procs = {**{pid: ended.proc for pid, ended in recent.ended.items() if pid not in parents}, **procs}
+                rows = build_rows(procs, view.process_filter, view.collapsed, view.sort, hide_kernel=view.hide_kernel)
                 work = time.monotonic() - started
                 if sweep:
                     period = max(self.interval, 1.5 * work)
                     next_sweep = started + period
                 facts = RowFacts.of(rows, observations)
                 self._built += 1
-                self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built))
+                self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built, recent))
             except Exception as error:
                 if self.on_error is not None:
                     self.on_error(error)

@@ -11,7 +11,7 @@ import sys
 import pytest
 from support.polling import DEADLINE
 from support.procs import LIFETIME, PY_SLEEP, REPO, wait_state
-from support.ps import ps_all_stats
+from support.ps import ps_all_stats, ps_field
 
 from procwatch import __version__
 from procwatch.cli import build_parser
@@ -47,7 +47,8 @@ def test_once_prints_the_tree_with_markers(children):
     zombie_line = next(line for line in lines if line.split()[0] == str(zombie.pid))
     assert zombie_line.split()[2] == "Z"
     assert "<zombie" in zombie_line and "exit 3" in zombie_line
-    assert "─ [sh]  <" in zombie_line  # under its parent, with no command line: [comm]
+    assert "─ [sh] <defunct>  <" in zombie_line  # under its parent, with no command line: [comm] <defunct> as ps
+    assert "[sh] <defunct>" in ps_field(zombie.pid, "args")
 
 
 def test_once_escapes_control_characters(children, tmp_path):
@@ -138,6 +139,10 @@ BAD = [
     ["--once", "--no-such-flag"],
     ["--once", "--state"],
     ["--once", "stray-argument"],
+    ["--once", "--lang", "fr"],
+    ["--once", "--lang", ""],
+    ["--once", "--lesson"],
+    ["--lesson", "--no-sandbox"],
 ]
 
 
@@ -217,3 +222,14 @@ def test_unprivileged_user_sees_everything():
     assert len(stable) > 20
     wrong = {pid: (objects[pid]["stat"], stat) for pid, stat in stable.items() if objects[pid]["stat"] != stat}
     assert len(wrong) <= len(stable) // 50, f"STAT as uid {NOBODY} differs from ps: {wrong}"
+
+
+def test_once_speaks_the_chosen_language_and_json_stays_english(children):
+    zombie = children.zombie(3)
+    zh = run("--once", "--lang", "zh", "--filter", str(zombie.pid))
+    assert zh.returncode == 0 and "<僵尸进程, 退出码 3>" in zh.stdout
+    environ = {k: v for k, v in os.environ.items() if k not in ("PROCWATCH_LANG", "LC_ALL", "LC_MESSAGES")}
+    from_locale = run("--once", "--filter", str(zombie.pid), env={**environ, "LANG": "zh_CN.UTF-8"})
+    assert "<僵尸进程, 退出码 3>" in from_locale.stdout
+    as_json = json.loads(run("--once", "--json", "--lang", "zh", "--filter", str(zombie.pid)).stdout)
+    assert [o["exit_status"] for o in as_json if o["pid"] == zombie.pid] == ["exit 3"]

@@ -267,9 +267,10 @@ def lookups(procs: dict[int, ProcInfo], **kwargs) -> int:
 def test_building_does_work_linear_in_the_number_of_processes(kwargs):
     small, large = lookups(random_forest(5000), **kwargs), lookups(random_forest(10000), **kwargs)
     assert large < 2.5 * small, (small, large)
-    # and the builder's wall time: loose (best of 5, GC off), it catches quadratic behaviour, not slowness
-    ratio = _time_ratio(random_forest(20000), random_forest(40000), **kwargs)
-    assert ratio < 3, f"2N processes took {ratio:.1f}x the time of N"
+    # and the builder's wall time: loose (best of 5, GC off), it catches quadratic behaviour, not slowness: 4N
+    # takes 4x the time of N when linear and 16x when quadratic, so a busy machine's 2x noise cannot fail it
+    ratio = _time_ratio(random_forest(10000), random_forest(40000), **kwargs)
+    assert ratio < 8, f"4N processes took {ratio:.1f}x the time of N"
 
 
 def _best_time(procs, repeat=5, **kwargs) -> float:
@@ -289,7 +290,7 @@ def _time_ratio(small, large, **kwargs) -> float:
     ratio = float("inf")
     for _ in range(3):  # a busy machine can slow one measurement: keep the best of three attempts
         ratio = min(ratio, _best_time(large, **kwargs) / _best_time(small, **kwargs))
-        if ratio < 3:
+        if ratio < 8:
             break
     return ratio
 
@@ -303,8 +304,8 @@ def test_deep_chain_lookups_are_linear():
 
 
 def test_deep_chain_builds_in_linear_time_and_space():
-    small, large = chain(4000), chain(8000)
+    small, large = chain(2000), chain(8000)
     guide_chars = sum(len(r.guide) for r in build_rows(large))
     assert guide_chars < 100 * len(large), f"{guide_chars:,} guide characters for {len(large):,} processes"
     ratio = _time_ratio(small, large)
-    assert ratio < 3, f"a chain twice as deep took {ratio:.1f}x the time"
+    assert ratio < 8, f"a chain four times as deep took {ratio:.1f}x the time (linear: 4x, quadratic: 16x)"

@@ -61,6 +61,7 @@ FOREIGN_PROC = r"""
 import signal, subprocess
 from procwatch.engine import procfs
 from procwatch.engine.collector import ProcfsCollector
+from procwatch.engine.words import note_words
 child = subprocess.Popen(["sleep", "30"])
 host = procfs.start_ticks(child.pid)  # what the host's /proc shows under that number: another process
 try:
@@ -68,7 +69,7 @@ try:
     outcome = "sent"
 except procfs.SignalRefused as refused:
     outcome = refused.reason
-print(procfs.proc_is_ours(), outcome, child.poll() is None, ProcfsCollector().notes)
+print(procfs.proc_is_ours(), outcome, child.poll() is None, [note_words(n) for n in ProcfsCollector().notes])
 child.kill(); child.wait()
 """
 

@@ -73,7 +73,7 @@ def test_stopped(children):
     wait_state(proc.pid, "T")
     p = check(proc.pid, "T" + foreground())
     assert describe_stat(p)[0] == "T: stopped by a signal"
-    assert state_model("T").five_state == "waiting (suspended)"
+    assert state_model("T").five_state == "waiting (strictly: suspended)"
 
 
 def test_zombie(children):

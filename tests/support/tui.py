@@ -15,7 +15,9 @@ from procwatch.ui.widgets.process_table import ProcessTable
 def selected_details(app: ProcwatchApp) -> str:
     """The details panel's text for the selected process, as plain text."""
     selected = table(app).selected
-    return "" if selected is None or app.last is None else details_text(selected, app.last.observations).plain
+    if selected is None or app.last is None:
+        return ""
+    return details_text(selected, app.last.observations, app.poller.history.of(selected.identity)).plain
 
 
 async def next_update(pilot, app: ProcwatchApp, sweep: bool = True) -> None:
@@ -41,7 +43,15 @@ def row_text(app: ProcwatchApp, pid: int) -> str:
 
 
 def shown_pids(app: ProcwatchApp) -> list[int]:
-    return [row.proc.pid for row in table(app).rows]
+    """The processes the table shows alive (ended ones stay a moment, dimmed: ended_pids)."""
+    t = table(app)
+    return [row.proc.pid for row in t.rows if not t.ended(row.proc)]
+
+
+def ended_pids(app: ProcwatchApp) -> list[int]:
+    """The processes shown dimmed for a moment after they ended ("exited" or "reaped")."""
+    t = table(app)
+    return [row.proc.pid for row in t.rows if t.ended(row.proc)]
 
 
 def notifications(app: ProcwatchApp) -> list[str]:
@@ -61,4 +71,4 @@ def screen_text(app: ProcwatchApp) -> str:
     return "\n".join(t.render_line(y).text for y in range(t.scrollable_content_region.height))
 
 
-__all__ = ["applied", "next_update", "notifications", "plain_text", "row_text", "screen_text", "selected_details", "shown_pids", "table", "wait_for"]
+__all__ = ["applied", "ended_pids", "next_update", "notifications", "plain_text", "row_text", "screen_text", "selected_details", "shown_pids", "table", "wait_for"]

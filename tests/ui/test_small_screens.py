@@ -36,7 +36,7 @@ async def test_a_tiny_terminal_still_shows_rows():
 async def test_notes_get_a_line_of_their_own_at_80_columns():
     note = "/proc is mounted hidepid=2: only your own processes are visible"
     base = snapshot_of(demo_processes())
-    noted = Snapshot(procs=base.procs, taken_at=base.taken_at, sweep_seconds=base.sweep_seconds, notes=(note,))
+    noted = Snapshot(procs=base.procs, taken_at=base.taken_at, sweep_seconds=base.sweep_seconds, notes=("hidepid=2",))
     app = make_app(FakeCollector([noted]), sandbox=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)

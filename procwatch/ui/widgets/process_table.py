@@ -10,17 +10,22 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from procwatch.engine.catalog import t
 from procwatch.engine.escape import printable
+from procwatch.engine.history import NOTHING_RECENT, Recent
 from procwatch.engine.lineage import Observations
 from procwatch.engine.model import Identity, ProcInfo
 from procwatch.engine.stat import format_stat
-from procwatch.engine.tree import Row
-from procwatch.engine.words import format_bytes, format_elapsed, markers
+from procwatch.engine.tree import Row, narrow_guide
+from procwatch.engine.words import cpu_time_column, format_bytes, markers
 from procwatch.ui.keys import TABLE_KEYS, bindings
 from procwatch.view.rows import COMMAND_LIMIT, RowFacts, fit_cells
 
 HEADER = f"{'PID':>7} {'USER':<8} {'STAT':<5} {'CPU%':>5} {'RSS':>6} {'TIME':>8}  COMMAND"
 COMMAND_COLUMN = len(HEADER) - len("COMMAND")
+# Table columns below which a row's markers go before its command, not after it, and the guides take one cell a
+# level: at 80 columns a learner still reads "‹zombie, exit 3›" in a deep tree.
+MARKERS_FIRST_BELOW = 120
 
 
 class ProcessTable(ScrollView, can_focus=True):
@@ -39,6 +44,8 @@ class ProcessTable(ScrollView, can_focus=True):
         "process-table--kernel",
         "process-table--guide",
         "process-table--marker",
+        "process-table--ended",
+        "process-table--new",
     }
 
     DEFAULT_CSS = """
@@ -56,6 +63,8 @@ class ProcessTable(ScrollView, can_focus=True):
     ProcessTable > .process-table--kernel { color: $text-muted; }
     ProcessTable > .process-table--guide { color: $text-muted; }
     ProcessTable > .process-table--marker { text-style: italic; }
+    ProcessTable > .process-table--ended { color: $text-disabled; text-style: strike; }
+    ProcessTable > .process-table--new { color: $success; text-style: bold; }
     """
 
     BINDINGS = bindings(TABLE_KEYS)
@@ -88,6 +97,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self._cursor_proc: ProcInfo | None = None
         self.empty_message = ""  # shown when there are no rows
         self.labels: dict[Identity, str] = {}  # trusted words shown instead of a command line (sandbox demos)
+        self.recent = Recent()  # new for a moment / ended and still shown
 
     # -- data -----------------------------------------------------------------------------------------------
     @property
@@ -98,17 +108,19 @@ class ProcessTable(ScrollView, can_focus=True):
     def selected(self) -> ProcInfo | None:
         return self.rows[self.cursor_index].proc if self.rows else None
 
-    def show(self, rows: list[Row], observations: Observations, facts: RowFacts | None = None) -> None:
+    def show(self, rows: list[Row], observations: Observations, facts: RowFacts | None = None,
+             recent: Recent = NOTHING_RECENT) -> None:
         """Swap in new rows; keep the cursor on its process and that process at the same screen line.
         `facts` (index, widths) are computed off the UI thread by the poller; computed here when absent."""
         facts = facts or RowFacts.of(rows, observations)
         old_index = self.cursor_index
         screen_offset = old_index - round(self.scroll_y)
         previous = self._cursor_proc
-        self.rows, self.observations = rows, observations
+        self.rows, self.observations, self.recent = rows, observations, recent
         self._index = facts.index
-        if self.cursor not in self._index:
-            self._relocate_cursor(previous, observations, old_index)
+        ended = recent.ended.get(self.cursor[0]) if self.cursor is not None and recent.ended else None
+        if self.cursor not in self._index or (ended is not None and ended.proc.identity == self.cursor):
+            self._relocate_cursor(previous, observations, old_index)  # the cursor never rests on an ended row
         self.virtual_size = Size(COMMAND_COLUMN + facts.command_width, len(rows) + 1)
         if rows:
             new_offset = self.cursor_index - screen_offset
@@ -131,11 +143,11 @@ class ProcessTable(ScrollView, can_focus=True):
         exited = alive is None or alive.identity != previous.identity
         target: ProcInfo | None = None
         pid = previous.ppid
-        for _ in range(64):  # nearest visible ancestor, bounded against ppid cycles
+        for _ in range(64):  # nearest visible ancestor still alive, bounded against ppid cycles
             ancestor = procs.get(pid)
             if ancestor is None:
                 break
-            if ancestor.identity in self._index:
+            if ancestor.identity in self._index and pid not in self.recent.ended:
                 target = ancestor
                 break
             pid = ancestor.ppid
@@ -215,7 +227,7 @@ class ProcessTable(ScrollView, can_focus=True):
         if 0 <= index < len(self.rows):
             row = self.rows[index]
             self._move_to(index)
-            on_guide = offset.x + round(self.scroll_x) < COMMAND_COLUMN + len(row.guide) + 2
+            on_guide = offset.x + round(self.scroll_x) < COMMAND_COLUMN + len(self._guide(row)) + 2
             if event.chain == 2 or (on_guide and offset.x + round(self.scroll_x) >= COMMAND_COLUMN):
                 self._request_toggle(None)
 
@@ -236,9 +248,16 @@ class ProcessTable(ScrollView, can_focus=True):
         strip = self._render_row(self.rows[index], base, cursor)
         return strip.crop_extend(scroll_x, scroll_x + width, base + cursor if cursor else base)
 
+    def ended(self, p: ProcInfo) -> str | None:
+        """'exited' or 'reaped' for a process that is gone and still shown for a moment."""
+        ended = self.recent.ended.get(p.pid)
+        return ended.kind if ended is not None and ended.proc is p else None
+
     def _row_style(self, row: Row) -> str | None:
         p = row.proc
         observations = self.observations
+        if self.recent.ended and self.ended(p):
+            return "process-table--ended"
         if p.state == "Z":
             return "process-table--zombie"
         if observations is not None and p.pid in observations.unreaped:
@@ -255,7 +274,12 @@ class ProcessTable(ScrollView, can_focus=True):
             return "process-table--kernel"
         if p.state == "R":
             return "process-table--running"
+        if self.recent.new and p.identity in self.recent.new:
+            return "process-table--new"
         return None
+
+    def _guide(self, row: Row) -> str:
+        return narrow_guide(row.guide) if self.size.width < MARKERS_FIRST_BELOW else row.guide
 
     def _render_row(self, row: Row, base: Style, cursor: Style | None) -> Strip:
         p = row.proc
@@ -265,17 +289,24 @@ class ProcessTable(ScrollView, can_focus=True):
         if cursor is not None:  # the cursor's colours win over the state colours
             style, guide_style = style + cursor, guide_style + cursor
         marker_style = style + self.get_component_rich_style("process-table--marker")
-        now = self.observations.snapshot.taken_at if self.observations else p.started
         command = self.labels.get((p.pid, p.start_ticks)) or printable(p.cmdline[:COMMAND_LIMIT])
         cells = (f"{p.pid:>7} {fit_cells(p.user, 8)} {format_stat(p):<5} {p.cpu_percent:>5.1f} "
-                 f"{format_bytes(p.rss):>6} {format_elapsed(now - p.started):>8}  ")
-        segments = [Segment(cells, style), Segment(row.guide, guide_style)]
+                 f"{format_bytes(p.rss):>6} {cpu_time_column(p.cpu_ticks):>8}  ")
+        segments = [Segment(cells, style), Segment(self._guide(row), guide_style)]
         if row.collapsed:
             segments.append(Segment(f"▸{row.hidden} ", marker_style))
-        segments.append(Segment(command, style))
         words = markers(p, self.observations) if self.observations else []
         if row.context:
-            words.append("context")
-        if words:
-            segments.append(Segment("  ‹" + "› ‹".join(words) + "›", marker_style))
+            words.append(t("marker.context_short"))
+        ended = self.ended(p) if self.recent.ended else None
+        if ended is not None:
+            words = [t(f"marker.{ended}")]
+        elif self.recent.new and p.identity in self.recent.new:
+            words.append(t("marker.new"))
+        if not words:
+            segments.append(Segment(command, style))
+        elif self.size.width < MARKERS_FIRST_BELOW:  # a narrow screen: the markers first, where they are seen
+            segments += [Segment("‹" + "› ‹".join(words) + "› ", marker_style), Segment(command, style)]
+        else:
+            segments += [Segment(command, style), Segment("  ‹" + "› ‹".join(words) + "›", marker_style)]
         return Strip(segments)

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Container, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label, OptionList, RichLog
 from textual.widgets.option_list import Option
 
+from procwatch.engine.catalog import t
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import format_stat
 from procwatch.sandbox import RECIPES, Demo
@@ -20,15 +21,29 @@ from procwatch.ui.keys import SANDBOX_KEYS, bindings, sandbox_hint
 
 
 class SandboxPanel(Vertical):
+    # Wide screens: a column on the right (the footer's line left free, so the newest narration line shows).
+    # Below NARROW columns (class "narrow", set by the app) the panel goes under the tree, full width, so the
+    # tree keeps its columns and markers: recipes and demos side by side, the narration below them.
     DEFAULT_CSS = """
-    SandboxPanel { dock: right; width: 62; border-left: solid $primary; display: none; padding: 0 1; }
+    SandboxPanel { dock: right; width: 62; border-left: solid $primary; display: none; padding: 0 1;
+                   margin-bottom: 1; }
     SandboxPanel.open { display: block; }
     SandboxPanel > .title { text-style: bold; width: 100%; height: 3; }
-    SandboxPanel > #recipes { height: 9; border: none; }
-    SandboxPanel > #demos { height: 8; }
+    SandboxPanel > #sandbox-top { height: 17; }
+    SandboxPanel > #sandbox-top { layout: vertical; }
+    SandboxPanel #recipes { height: 9; border: none; }
+    SandboxPanel #demos { height: 8; }
     SandboxPanel > #narration { height: 1fr; border-top: solid $primary-darken-2; }
     SandboxPanel > .hint { color: $text-muted; }
+    SandboxPanel.narrow { dock: none; width: 100%; height: 12; border-left: none; border-top: solid $primary;
+                          margin-bottom: 0; }
+    SandboxPanel.narrow > .title { height: 1; }
+    SandboxPanel.narrow > #sandbox-top { layout: horizontal; height: 5; }
+    SandboxPanel.narrow #recipes { width: 24; height: 5; }
+    SandboxPanel.narrow #demos { width: 1fr; height: 5; }
+    SandboxPanel.narrow > #narration { height: 1fr; border-top: none; }
     """
+    NARROW = 120  # columns below which the panel goes under the tree
 
     BINDINGS = bindings(SANDBOX_KEYS)
 
@@ -49,14 +64,31 @@ class SandboxPanel(Vertical):
         self.narration: deque[str] = deque(maxlen=500)
 
     def compose(self) -> ComposeResult:
-        yield Label("Sandbox: real demo processes (Enter forks one)", classes="title", id="sandbox-title")
-        yield OptionList(*[Option(Text(f"{r.stat_shown:<4} {r.name}"), id=key) for key, r in RECIPES.items()],
-                         id="recipes")
-        yield Label(sandbox_hint(), classes="hint")
+        yield Label(t("sandbox.title"), classes="title", id="sandbox-title")
         table: DataTable[str] = DataTable(id="demos", cursor_type="row", zebra_stripes=False)
-        table.add_columns("PID", "STAT", "role", "demo")
-        yield table
+        table.add_columns(*t("sandbox.columns").split("|"))
+        with Container(id="sandbox-top"):
+            yield OptionList(*[Option(Text(f"{r.stat_shown:<4} {r.name}"), id=key) for key, r in RECIPES.items()],
+                             id="recipes")
+            yield table
+        yield Label(sandbox_hint(), classes="hint")
         yield RichLog(id="narration", max_lines=500, wrap=True, markup=False, highlight=False, min_width=20)
+
+    def on_resize(self) -> None:
+        """Narration that arrived while the panel was closed (no width) is wrapped again at the width it has now."""
+        log = self.query_one(RichLog)
+        log.clear()
+        for line in self.narration:
+            log.write(Text(line))
+
+    def relabel(self) -> None:
+        """The panel's own words in the current language (after a switch); the narration stays as it was said."""
+        self.query_one("#sandbox-title", Label).update(t("sandbox.title"))
+        self.query_one(".hint", Label).update(sandbox_hint())
+        table = self.query_one(DataTable)
+        for column, label in zip(table.columns.values(), t("sandbox.columns").split("|"), strict=False):
+            column.label = Text(label)
+        table.refresh()
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         recipe = RECIPES.get(event.option.id or "")
@@ -67,7 +99,8 @@ class SandboxPanel(Vertical):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         demo = self.selected_demo
         if demo is not None:
-            self.query_one("#sandbox-title", Label).update(Text(f"{demo.pid} {demo.role}: {demo.description}"))
+            self.query_one("#sandbox-title", Label).update(
+                Text(t("sandbox.demo_title", pid=demo.pid, role=demo.role, description=demo.description)))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -82,6 +115,10 @@ class SandboxPanel(Vertical):
         """Refresh the demo list; STAT comes from the last sweep when the identity matches."""
         table = self.query_one(DataTable)
         selected = self.selected_demo
+        known = {demo.identity for demo in self.demo_rows}
+        fresh = [demo for demo in demos if demo.identity not in known]
+        if fresh:  # a demo just started: select it, so that `w` right after `z` acts on it
+            selected = next((demo for demo in fresh if demo.main), fresh[0])
         self.demo_rows = demos
         table.clear()
         for demo in demos:

@@ -9,13 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets import Button, Input, Label, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
+from procwatch.engine.catalog import t
 from procwatch.engine.escape import printable
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import STATE_LETTERS
-from procwatch.engine.words import FLAG_LEGEND, STATE_WORDS, state_model
+from procwatch.engine.words import FLAGS, flag_legend, state_model, state_word
 from procwatch.ui.keys import help_rows
 
 SIGNALS = ("TERM", "KILL", "INT", "HUP", "STOP", "CONT")  # offered by the signal dialog, in this order
@@ -28,21 +29,52 @@ MODAL_CSS = """
 """
 
 
-def stat_legend() -> Text:
-    text = Text()
-    text.append("STAT: a state letter, then flags (exactly as ps -o stat)\n", style="bold")
-    text.append(f"     {'meaning':<46} {'3-state model':<14} 5-state model\n", style="italic")
+def stat_legend() -> Group:
+    """Each STAT letter and flag in words, with its place in both models (a grid: CJK cells stay aligned)."""
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(4):
+        grid.add_column()
+    grid.add_row("", *(Text(c, style="italic") for c in t("legend.columns").split("|")))
     for letter in "RSDTtZXI":
         model = state_model(letter)
-        text.append(f"  {letter}  ", style="bold")
-        text.append(f"{STATE_WORDS[letter]:<46} {model.three_state:<14} {model.five_state}\n")
-    for flag, words in FLAG_LEGEND.items():
-        text.append(f"  {flag}  ", style="bold")
-        text.append(words + "\n")
-    text.append("\nThe five-state model adds 'new' (being created by fork) and 'terminated' (Z: exited, waiting\n"
-                "for its parent's wait()). An orphan is a process whose parent exited first; init or a child\n"
-                "subreaper adopts it and reaps it when it exits.\n", style="italic")
-    return text
+        grid.add_row(Text(f"  {letter}", style="bold"), state_word(letter), model.three_state, model.five_state)
+    for flag in FLAGS:
+        grid.add_row(Text(f"  {flag}", style="bold"), flag_legend(flag), "", "")
+    return Group(Text(t("legend.title"), style="bold"), grid, Text(), Text(t("legend.footer"), style="italic"))
+
+
+# The tutorial's terms (its own words, in Chinese whatever the language), the English term, the STAT letter and
+# the man page; terms the tutorial lacks get a gloss from the catalogue.
+GLOSSARY: tuple[tuple[str, str, str, str], ...] = (
+    ("父进程", "parent process", "PPID", "getppid(2)"),
+    ("子进程", "child process", "", "fork(2)"),
+    ("孤儿进程 · 收养", "orphan · adopted", "", "prctl(2) PR_SET_CHILD_SUBREAPER"),
+    ("僵尸进程", "zombie process", "Z", "wait(2)"),
+    ("退出状态", "exit status", "", "_exit(2), wait(2)"),
+    ("就绪态", "ready", "R", "sched(7)"),
+    ("运行态", "running", "R", "sched(7)"),
+    ("等待态", "waiting (blocked)", "S D T", "ps(1)"),
+    ("新建态", "new", "", "fork(2)"),
+    ("终止态", "terminated", "Z X", "exit(3)"),
+    ("时间片", "time slice", "", "sched(7)"),
+    ("进程控制块 (PCB)", "process control block", "", "proc(5)"),
+    ("会话组组长", "session leader", "s", "setsid(2)"),
+    ("前台进程", "foreground process group", "+", "tcsetpgrp(3)"),
+    ("高优先级 / 低优先级", "high / low priority", "< N", "nice(2)"),
+    ("多线程", "multithreaded", "l", "pthreads(7)"),
+    ("进程树", "process tree", "", "pstree(1)"),
+)
+GLOSSES = ("glossary.pcb", "glossary.reap", "glossary.subreaper", "glossary.process_table", "glossary.supervisor")
+
+
+def glossary() -> Group:
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(4):
+        grid.add_column()
+    grid.add_row(*(Text(c, style="italic") for c in t("glossary.columns").split("|")))
+    for row in GLOSSARY:
+        grid.add_row(*row)
+    return Group(Text(t("glossary.title"), style="bold"), grid, *(Text("  " + t(g)) for g in GLOSSES))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -50,7 +82,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        parts: list[Text | Table] = []
+        parts: list[Text | Table | Group] = []
         for key, description in help_rows():
             if not description:  # a group title, then its keys in a grid (a long description wraps under itself)
                 parts.append(Text(key, style="bold underline"))
@@ -60,9 +92,9 @@ class HelpScreen(ModalScreen[None]):
                 parts.append(grid)
             else:
                 grid.add_row(Text(f"  {key}", style="bold"), Text(description))
-        parts += [Text(), stat_legend()]
+        parts += [Text(), stat_legend(), Text(), glossary()]
         with Vertical():
-            yield Label("procwatch help  (Esc closes)", classes="title")
+            yield Label(t("dialog.help_title"), classes="title")
             with VerticalScroll():
                 yield Static(Group(*parts))
 
@@ -81,7 +113,7 @@ class SignalScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         p = self.proc
         with Vertical():
-            yield Label(Text(f"Send a signal to {p.pid} ({printable(p.name)}), user {printable(p.user)}"),
+            yield Label(Text(t("dialog.signal_title", pid=p.pid, name=printable(p.name), user=printable(p.user))),
                         classes="title")
             yield Label(Text(printable(p.cmdline[:200])))
             yield OptionList(*[Option(f"SIG{name}", id=name) for name in SIGNALS], id="signals")
@@ -106,12 +138,12 @@ class ConfirmScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         p = self.proc
         with Vertical():
-            yield Label(Text(f"Send SIG{self.signal_name} to {p.pid} ({printable(p.name)}, user {printable(p.user)})?"),
-                        classes="title")
+            yield Label(Text(t("dialog.confirm", signal=self.signal_name, pid=p.pid, name=printable(p.name),
+                               user=printable(p.user))), classes="title")
             if self.warning is not None:
                 yield Label(Text(self.warning, style="bold"), id="warning")
-            yield Button("Yes (y)", id="yes", variant="error")
-            yield Button("No (n)", id="no")
+            yield Button(t("dialog.yes"), id="yes", variant="error")
+            yield Button(t("dialog.no"), id="no")
 
     def action_yes(self) -> None:
         self.dismiss(self.signal_name)
@@ -133,7 +165,7 @@ class PickerScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text, classes="title")
-            yield OptionList(Option("(all)", id=""), *[Option(Text(label), id=key) for key, label in self.choices])
+            yield OptionList(Option(t("dialog.all"), id=""), *[Option(Text(label), id=key) for key, label in self.choices])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
@@ -145,17 +177,40 @@ class JumpScreen(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Jump to PID", classes="title")
+            yield Label(t("dialog.jump"), classes="title")
             yield Input(placeholder="PID", type="integer", id="pid")
             yield Label("", id="error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         if not value.isdigit():
-            self.query_one("#error", Label).update("a PID is a positive whole number")
+            self.query_one("#error", Label).update(t("dialog.jump_error"))
             return
         self.dismiss(int(value))
 
 
 def state_choices(counts: dict[str, int]) -> list[tuple[str, str]]:
-    return [(letter, f"{letter}  {STATE_WORDS[letter]} ({counts.get(letter, 0)})") for letter in STATE_LETTERS]
+    return [(letter, t("dialog.state_choice", letter=letter, words=state_word(letter), count=counts.get(letter, 0)))
+            for letter in STATE_LETTERS]
+
+
+class EventsScreen(ModalScreen[None]):
+    """The event log: every event lineage saw, newest first, with times, following the current filter."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="EventsScreen") + "EventsScreen RichLog { height: auto; max-height: 30; }"
+    BINDINGS = [Binding("escape,q,e", "dismiss", "Close")]
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(t("dialog.events_title", count=len(self.lines)), classes="title")
+            log = RichLog(id="events", max_lines=2000, wrap=True, markup=False, highlight=False)
+            yield log
+
+    def on_mount(self) -> None:
+        log = self.query_one(RichLog)
+        for line in self.lines or [t("dialog.events_none")]:
+            log.write(Text(line))

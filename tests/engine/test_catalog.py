@@ -1,0 +1,57 @@
+"""One catalogue per language: the same message ids, the same fields, and every id the code asks for exists."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from procwatch.engine import catalog
+from procwatch.engine.catalog import en, zh
+
+SOURCE = Path(__file__).resolve().parents[2] / "procwatch"
+
+
+def fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_both_catalogues_have_the_same_messages():
+    assert sorted(set(en.MESSAGES) - set(zh.MESSAGES)) == [], "in English only"
+    assert sorted(set(zh.MESSAGES) - set(en.MESSAGES)) == [], "in Chinese only"
+
+
+@pytest.mark.parametrize("message_id", sorted(en.MESSAGES))
+def test_a_translation_uses_only_the_fields_it_is_given(message_id):
+    # Chinese may leave out an English-only field (the plural ending {s}); it may not ask for one that is not given
+    assert fields(zh.MESSAGES[message_id]) <= fields(en.MESSAGES[message_id]), message_id
+
+
+def test_every_message_id_the_code_asks_for_exists():
+    literal = re.compile(r"""\bt\(\s*["']([a-z_.]+[a-z_])["']""")
+    asked = {m for path in SOURCE.rglob("*.py") for m in literal.findall(path.read_text())}
+    assert asked, "the scan found nothing: the pattern is broken"
+    assert sorted(asked - set(en.MESSAGES)) == []
+
+
+def test_chinese_uses_the_tutorials_words():
+    text = " ".join(zh.MESSAGES.values())
+    for term in ("父进程", "子进程", "孤儿进程", "僵尸进程", "收养", "退出状态", "就绪态", "运行态", "等待态", "新建态",
+                 "终止态", "时间片", "会话组组长", "前台进程", "高优先级", "低优先级", "多线程", "回收"):
+        assert term in text, term
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({}, "en"), ({"LANG": "zh_CN.UTF-8"}, "zh"), ({"LANG": "C.UTF-8"}, "en"),
+    ({"LC_ALL": "en_US.UTF-8", "LANG": "zh_CN.UTF-8"}, "en"), ({"LC_MESSAGES": "zh_TW", "LANG": "en_US"}, "zh"),
+    ({"PROCWATCH_LANG": "zh", "LC_ALL": "en_US.UTF-8"}, "zh"), ({"LANG": "fr_FR.UTF-8"}, "en"),
+])
+def test_the_language_comes_from_the_environment_in_posix_order(environ, expected):
+    assert catalog.detect(environ) == expected
+
+
+def test_an_unknown_language_is_refused():
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        catalog.set_language("fr")
