@@ -8,6 +8,7 @@ flag), comm (the name is taken from argv), start times finer than a second, and 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.wire import MAX_ARGV, MAX_NAME, STATE_CHARS, WireError
@@ -63,3 +64,14 @@ def parse_line(line: bytes) -> ProcInfo:
         exit_code=-1 if stat[0] == "Z" else 0, rss=rss_kb * 1024, cpu_ticks=cpu_seconds * TICKS_PER_SECOND, cpu_percent=0.0,
         name=_name(argv, args), argv=argv, kernel_thread=kernel_thread, started=started,
     )
+
+
+def steady(record: ProcInfo, previous: Callable[[int], ProcInfo | None]) -> ProcInfo:
+    """The record with the start time it had in the last sweep when they differ by a second at most: ps computes
+    lstart from a boot time it derives from the uptime on every run, so the same process can move by a second
+    between two runs (and would look like a new process with the same pid)."""
+    before = previous(record.pid)
+    if (before is not None and before.start_ticks != record.start_ticks
+            and abs(before.start_ticks - record.start_ticks) <= TICKS_PER_SECOND):
+        return record._replace(start_ticks=before.start_ticks, started=before.started)
+    return record

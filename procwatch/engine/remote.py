@@ -433,8 +433,10 @@ class RemoteCollector:
 
     def _ps_reader(self, reader: wire.LineReader):
         notes = (self._ps_note,)
+        last: dict[int, ProcInfo] = {}
 
         def read_one() -> Snapshot | None:
+            nonlocal last
             started = time.monotonic()
             procs: dict[int, ProcInfo] = {}
             while True:
@@ -442,9 +444,10 @@ class RemoteCollector:
                 if line is None:
                     return None
                 if line.rstrip(b"\n") == ps_text.END_MARK:
+                    last = procs
                     return Snapshot(procs=procs, taken_at=time.time(), sweep_seconds=time.monotonic() - started,
                                     notes=notes)
-                record = ps_text.parse_line(line)
+                record = ps_text.steady(ps_text.parse_line(line), last.get)
                 procs[record.pid] = record
                 if len(procs) > wire.MAX_PROCS:
                     raise wire.WireError(f"the remote claims more than {wire.MAX_PROCS} processes")

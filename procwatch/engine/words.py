@@ -352,13 +352,13 @@ REMOTE_NO_ANSWER = "the remote sent no processes in time"
 REMOTE_SIGNAL_NEEDS_PYTHON = "signals on a remote need Python 3.10 there (read with ps, no identity check)"
 REMOTE_NOT_CONNECTED = "the host is not connected"
 REMOTE_NO_REPLY = "the remote did not answer"
-PS_FALLBACK_LOSSES = ("the exit status a zombie's parent has not collected", "how much memory is locked (only the L flag)",
-                      "start times finer than a second", "the kernel's name (comm: taken from argv)", "signals")
+PS_FALLBACK_LOSSES = ("zombies' exit status", "locked kB (L stays)", "start times < 1 s", "comm (from argv)",
+                      "signals")
 
 
 def ps_fallback_note(too_old: bool) -> str:
-    why = "the remote's python3 is older than 3.10" if too_old else "no python3 on the remote"
-    return f"{why}: read with ps; lost: {', '.join(PS_FALLBACK_LOSSES)}"
+    why = "python3 older than 3.10" if too_old else "no python3"
+    return f"{why} there: read with ps; lost: {', '.join(PS_FALLBACK_LOSSES)}"
 
 
 def ssh_said(line: str) -> str:

@@ -89,7 +89,7 @@ def test_remote_without_python_falls_back_to_ps_and_says_what_is_lost(sshd_hosts
     zombie = children.zombie(3)
     result = run("--once", "--json", "--host", "nopython", "--ssh-config", str(sshd_hosts.config))
     assert result.returncode == 0, result.stderr
-    assert "no python3 on the remote: read with ps; lost: the exit status" in result.stderr
+    assert "no python3 there: read with ps; lost: zombies' exit status" in result.stderr
     objects = {o["pid"]: o for o in json.loads(result.stdout)}
     assert objects[zombie.pid]["stat"] == "Z" and objects[zombie.pid]["ppid"] == os.getpid()
     assert objects[zombie.pid]["exit_status"] is None  # what ps cannot give

@@ -17,7 +17,7 @@ import pytest
 from support.polling import wait_until
 from support.procs import REPO
 
-from procwatch.engine import procfs, wire
+from procwatch.engine import procfs, ps_text, wire
 from procwatch.engine.collector import ProcfsCollector
 from procwatch.engine.remote import HostSpec, RemoteCollector, RemoteError, SshOptions
 
@@ -221,7 +221,7 @@ def test_the_oldest_python_claimed_runs_the_agent_and_an_older_one_falls_back(tm
         if mode == "python":
             assert collector.status.python.startswith(version)
         else:
-            assert "the remote's python3 is older than 3.10: read with ps" in snapshot.notes[0]
+            assert "python3 older than 3.10 there: read with ps" in snapshot.notes[0]
 
 
 def ssh_on_path(tmp_path, body: str = 'exec sh -c "$last"') -> dict[str, str]:
@@ -305,3 +305,27 @@ def test_procwatch_killed_leaves_no_ssh_and_no_agent(tmp_path, children):
     proc.kill()
     proc.wait()
     wait_until(lambda: not any(i and procfs.identity_of(i[0]) == i for i in watched), what="ssh and agent gone")
+
+
+def test_ps_start_times_that_move_by_a_second_keep_the_identity():
+    line = b"  42     1  0 root S  0 1 42 42 -1 100 0 Mon Dec  7 14:15:57 2026 /usr/bin/sleep 60"
+    first = ps_text.parse_line(line)
+    moved = ps_text.parse_line(line.replace(b"14:15:57", b"14:15:58"))
+    assert moved.start_ticks == first.start_ticks + 100
+    assert ps_text.steady(moved, {42: first}.get).identity == first.identity
+    later = ps_text.parse_line(line.replace(b"14:15:57", b"14:16:30"))  # a new process with the same pid
+    assert ps_text.steady(later, {42: first}.get).identity != first.identity
+    assert first.name == "sleep" and first.argv == ("/usr/bin/sleep", "60") and first.started % 60 == 57
+
+
+@pytest.mark.parametrize("line", [
+    b"",
+    b"x 1 0 root S 0 1 1 1 -1 0 0 Mon Dec  7 14:15:57 2026 a",
+    b"42 1 0 root Q 0 1 42 42 -1 100 0 Mon Dec  7 14:15:57 2026 a",
+    b"42 1 0 root S 0 1 42 42 -1 100 0 Mon Foo  7 14:15:57 2026 a",
+    b"42 1 0 root S 99 1 42 42 -1 100 0 Mon Dec  7 14:15:57 2026 a",
+    b"42 1 0 root S 0 1 42 42 -1 100 0 Mon Dec  7 14:15:57 2026",
+])
+def test_ps_lines_procwatch_cannot_read_are_refused(line):
+    with pytest.raises(wire.WireError):
+        ps_text.parse_line(line)
