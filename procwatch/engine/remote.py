@@ -188,6 +188,7 @@ class RemoteCollector:
         self._proc: subprocess.Popen | None = None
         self._stdin_lock = threading.Lock()
         self._replies: dict[int, tuple[str, str]] = {}
+        self._pending: set[int] = set()  # requests sent and not answered: any other reply breaks the protocol
         self._request = 0
         self._thread = threading.Thread(target=self._run, name=f"procwatch-host-{host.label}", daemon=True)
         self._started = False
@@ -244,15 +245,18 @@ class RemoteCollector:
         with self._changed:
             self._request += 1
             request = self._request
+            self._pending.add(request)
         try:
             self._send(["signal", request, pid, start_ticks, signo])
         except OSError:
             raise SignalRefused("unopenable", pid, words.REMOTE_NOT_CONNECTED) from None
         with self._changed:
-            if not self._changed.wait_for(lambda: request in self._replies or self.status.state != "connected",
-                                          timeout=timeout):
-                raise SignalRefused("unopenable", pid, words.REMOTE_NO_REPLY)
+            answered = self._changed.wait_for(lambda: request in self._replies or self.status.state != "connected",
+                                              timeout=timeout)
+            self._pending.discard(request)
             answer = self._replies.pop(request, None)
+        if not answered:
+            raise SignalRefused("unopenable", pid, words.REMOTE_NO_REPLY)
         if answer is None:
             raise SignalRefused("unopenable", pid, words.REMOTE_NOT_CONNECTED)
         outcome, detail = answer
@@ -421,8 +425,9 @@ class RemoteCollector:
                     return decoder.read_snapshot(message, reader.next)
                 if kind == "reply" and len(message) == 4 and type(message[1]) is int and type(message[2]) is str:
                     with self._changed:
-                        if len(self._replies) < 64:
-                            self._replies[message[1]] = (message[2][:20], printable(str(message[3]))[:200])
+                        if message[1] not in self._pending or message[1] in self._replies:
+                            raise wire.WireError("the remote answered a request procwatch did not make")
+                        self._replies[message[1]] = (message[2][:20], printable(str(message[3]))[:200])
                         self._changed.notify_all()
                     continue
                 if kind == "error" and len(message) == 2:

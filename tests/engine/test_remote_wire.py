@@ -139,6 +139,7 @@ def test_what_a_login_shell_prints_first_is_skipped(tmp_path):
     (f"echo '{HELLO}'; echo '[\"snap\",1,0,0,0,[]]'", "changes before a whole snapshot"),
     (f"echo '{HELLO}'; echo '[\"snap\",1,0,1,1,[]]'; echo '[1,2,3]'", "expected length"),
     (f"echo '{HELLO}'; printf '\\377\\376\\n'", "not procwatch's protocol"),
+    (f"echo '{HELLO}'; echo '[\"reply\",7,\"sent\",\"\"]'", "a request procwatch did not make"),
     ("echo '[\"hello\",2,{}]'", "protocol 2"),
     ("echo '[\"error\",\"\\u001b]0;pwned\\u0007 no /proc\"]'", "\\e]0;pwned\\x07 no /proc"),
     ("exit 0", "the connection ended"),
