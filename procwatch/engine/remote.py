@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -79,6 +80,7 @@ class SshOptions:
     extra: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=4)
 def agent_program(interval: float) -> bytes:
     """The program the remote python runs, compressed: the engine modules the agent needs, an importer that serves
     them from memory (ahead of anything installed there), and the call to the agent."""
@@ -133,19 +135,21 @@ def ssh_argv(host: HostSpec, options: SshOptions, command: str) -> list[str]:
 
 
 def ssh_failure(returncode: int | None, stderr: str) -> str:
-    """One line saying why ssh or the remote command ended, from its status and what it said on stderr."""
-    said = stderr.lower()
-    for needle, reason in words.SSH_FAILURES:
-        if needle in said:
-            return reason
+    """One line saying why ssh or the remote command ended, from its status and what it said on stderr (ssh's
+    own words and the remote's share that stream: ssh's are looked for only when ssh itself failed, status 255)."""
+    if returncode is not None and returncode < 0:
+        return words.ssh_killed(signal.Signals(-returncode).name if -returncode in signal.valid_signals() else
+                                str(-returncode))
+    if returncode == 255:
+        said = stderr.lower()
+        for needle, reason in words.SSH_FAILURES:
+            if needle in said:
+                return reason
     if returncode == 127:
         return words.REMOTE_NOTHING_TO_RUN
     last = [line for line in stderr.splitlines() if line.strip()]
     if last:
         return words.ssh_said(printable(last[-1].strip())[:200])
-    if returncode is not None and returncode < 0:
-        return words.ssh_killed(signal.Signals(-returncode).name if -returncode in signal.valid_signals() else
-                                str(-returncode))
     return words.ssh_ended(returncode)
 
 

@@ -330,3 +330,17 @@ def test_ps_start_times_that_move_by_a_second_keep_the_identity():
 def test_ps_lines_procwatch_cannot_read_are_refused(line):
     with pytest.raises(wire.WireError):
         ps_text.parse_line(line)
+
+
+@pytest.mark.parametrize(("status", "stderr", "said"), [
+    (255, "root@h: Permission denied (publickey).\n", "authentication failed"),
+    (1, "cat: /etc/shadow: Permission denied\n", "ssh: cat: /etc/shadow: Permission denied"),  # the remote's words
+    (-9, "Permission denied\n", "ssh ended by SIGKILL"),
+    (127, "sh: 1: python3: not found\n", "neither python3 nor ps"),
+    (255, "", "ssh ended with status 255"),
+    (0, "", "the connection ended"),
+])
+def test_ssh_failures_in_words(status, stderr, said):
+    from procwatch.engine.remote import ssh_failure
+
+    assert said in ssh_failure(status, stderr)
