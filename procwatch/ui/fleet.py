@@ -65,7 +65,7 @@ class FleetScreen(ModalScreen[int]):
         super().__init__()
         self.monitor = monitor
         self.sort = "host"
-        self.order: list[int] = list(range(len(monitor.hosts)))
+        self.order: list[int] = []  # host indexes, as the rows show them
 
     def compose(self) -> ComposeResult:
         yield Static(id="fleet-title")
@@ -83,14 +83,15 @@ class FleetScreen(ModalScreen[int]):
 
     def redraw(self) -> None:
         summaries = self.monitor.summaries()
-        self.order = sorted(range(len(summaries)), key=lambda i: summaries[i].sort_key(self.sort))
         table = self.query_one(DataTable)
         row = table.cursor_row
+        selected = self.order[row] if 0 <= row < len(self.order) else None  # the cursor stays on its host
+        self.order = sorted(range(len(summaries)), key=lambda i: summaries[i].sort_key(self.sort))
         with self.app.batch_update():
             table.clear()
             for i in self.order:
                 table.add_row(*summary_cells(summaries[i]), key=str(i))
-            table.move_cursor(row=min(row, len(self.order) - 1))
+            table.move_cursor(row=self.order.index(selected) if selected in self.order else 0)
         self.query_one("#fleet-title", Static).update(Text(words.fleet_title(len(summaries), self.sort)))
         self.show_detail()
 

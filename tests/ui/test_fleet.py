@@ -118,3 +118,18 @@ async def test_a_signal_goes_through_the_hosts_channel(local_ssh, children):
         await wait_for(pilot, lambda: any("sent SIGTERM" in n and "on alpha" in n for n in notifications(app)),
                        what="the notice")
     assert os.getpid() > 0
+
+
+async def test_the_cursor_stays_on_its_host_when_the_order_changes(local_ssh):
+    app = make_fleet_app(hosts("slow", "dead", "alpha"), local_ssh, interval=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet view")
+        await wait_for(pilot, lambda: len(fleet_rows(app)) == 3 and fleet_rows(app)[1][-1].startswith("disconnected")
+                       and fleet_rows(app)[0][-1] == "connected", what="alpha connected, dead disconnected")
+        assert [row[0] for row in fleet_rows(app)] == ["alpha", "dead", "slow"]
+        await pilot.press("down")  # on dead
+        await pilot.press("s", "s", "s", "s")  # host -> zombies -> not reaping -> processes -> state
+        assert app.screen.sort == "state"
+        await wait_for(pilot, lambda: [row[0] for row in fleet_rows(app)] == ["alpha", "slow", "dead"],
+                       what="connected, connecting, disconnected")
+        assert fleet_rows(app)[app.screen.query_one(DataTable).cursor_row][0] == "dead"
