@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -131,6 +132,7 @@ class FleetApp(ProcwatchApp):
     def __init__(self, monitor: FleetMonitor, view: View, interval: float, theme: str | None = None) -> None:
         self.monitor = monitor
         self.host_index = 0
+        self._pollers: dict[int, Poller] = {}  # the hosts not shown now, paused
         super().__init__(monitor.collectors[0], view, interval, theme, sandbox=False)
 
     # Textual calls the handlers of every class in the MRO, this one's first: no super() calls here.
@@ -139,6 +141,8 @@ class FleetApp(ProcwatchApp):
         self.call_after_refresh(self.show_fleet)
 
     def on_unmount(self) -> None:
+        for poller in self._pollers.values():
+            poller.stop()  # ProcwatchApp stops the one shown
         self.monitor.close()
 
     @property
@@ -149,23 +153,35 @@ class FleetApp(ProcwatchApp):
         self.push_screen(FleetScreen(self.monitor), self._open_host)
 
     def _open_host(self, index: int | None) -> None:
+        """Show that host's tree. Each host keeps its own poller (so its event log and timelines stay when you
+        come back); the others are paused meanwhile (the fleet view's counts go on)."""
         if index is None:
             return
         if index != self.host_index:
-            self.poller.stop()  # quick: a remote sweep never waits (it hands over what the host last sent)
+            self.poller.paused = True
+            self._pollers[self.host_index] = self.poller
             self.host_index = index
             self.collector = self.monitor.collectors[index]
             self.view = replace(self.view, collapsed=frozenset())  # the filters apply to every host; folds do not
             self.last = None
-            self.poller = Poller(self.collector, self._from_poller, self.interval, self.view,
-                                 on_error=self._poller_error)
-            self.poller.start()
+            poller = self._pollers.get(index)
+            if poller is None:
+                poller = Poller(self.collector, partial(self._from_host_poller, self.collector), self.interval,
+                                self.view, on_error=self._poller_error)
+                poller.start()
+            poller.interval = self.interval
+            poller.set_view(self.view)
+            self.poller = poller
+        self.poller.paused = False
         self.poller.refresh_now()
         self.focus_table()
 
-    def _from_poller(self, update: Update) -> None:
+    def _from_poller(self, update: Update) -> None:  # the first host's poller, made by ProcwatchApp
+        self._from_host_poller(self.monitor.collectors[0], update)
+
+    def _from_host_poller(self, collector: RemoteCollector, update: Update) -> None:
         message = SnapshotReady(update)
-        message.collector = self.collector  # type: ignore[attr-defined]
+        message.collector = collector  # type: ignore[attr-defined]
         self.post_message(message)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:

@@ -85,6 +85,7 @@ async def test_the_same_filter_applies_on_every_host(local_ssh, children):
     zombie = children.zombie(3)
     app = make_fleet_app(hosts("alpha", "beta"), local_ssh, ProcessFilter(states=frozenset("Z")), interval=0.5)
     async with app.run_test(size=(100, 30)) as pilot:
+        pollers = []
         for step, host in enumerate(("alpha", "beta")):
             if step:
                 await wait_for(pilot, lambda: app.last is not None and app.last.rows, what="a tree")
@@ -95,6 +96,12 @@ async def test_the_same_filter_applies_on_every_host(local_ssh, children):
             assert app.host_collector.host.label == host
             assert {app.last.observations.snapshot.procs[p].state for p in shown_pids(app)} <= {"Z", "S", "R"}
             assert app.view.process_filter.states == frozenset("Z")
+            pollers.append(app.poller)
+        await pilot.press("backspace", "up", "enter")  # alpha again: its own poller, with its history
+        await wait_for(pilot, lambda: app.host_collector.host.label == "alpha" and zombie.pid in shown_pids(app),
+                       what="alpha again")
+        assert app.poller is pollers[0] and not app.poller.paused and pollers[1].paused
+        assert app.poller.history.of(app.last.observations.snapshot.procs[zombie.pid].identity)
 
 
 async def test_a_signal_goes_through_the_hosts_channel(local_ssh, children):
