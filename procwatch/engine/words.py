@@ -419,8 +419,7 @@ def fleet_age(seconds: float | None) -> str:
 
 
 def fleet_title(hosts: int, sort: str) -> str:
-    return (f"fleet: {hosts} host{'s' if hosts != 1 else ''} · sorted by {sort} (s) · Enter: its tree, Esc: back "
-            f"· sandbox: local only")
+    return f"{hosts} host{'s' if hosts != 1 else ''} · sort: {sort} (s) · Enter: open · Esc: back · sandbox: local only"
 
 
 def fleet_host_detail(label: str, state: str, python: str) -> str:

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from procwatch.engine import words
-from procwatch.engine.escape import printable
+from procwatch.engine.escape import cut_cells, printable
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.procfs import SignalRefused
 from procwatch.engine.remote import HostSpec, RemoteCollector, SshOptions
@@ -30,19 +30,29 @@ from procwatch.view.poller import Poller, Update, View
 COLUMNS = ("host", "procs", "zombies", "not reaping", "orphans", "D", "T", "age", "state")  # the long one last
 
 
-def summary_cells(summary: HostSummary) -> list[Text]:
+LABEL_CELLS = 20  # a host label in the table; the line under it says everything, the state in full too
+OTHER_CELLS = 66  # what the other columns take with their padding, with a label of LABEL_CELLS
+
+
+def clip(text: str, cells: int) -> str:
+    return text if cut_cells(text, cells) == text else cut_cells(text, cells - 1) + "…"
+
+
+def summary_cells(summary: HostSummary, state_cells: int = 40) -> list[Text]:
     """One row of the fleet table; every text is literal (host labels and reasons come from outside)."""
     state = words.fleet_state(summary.state, summary.mode, summary.reason, summary.retry_in)
     style = {"connected": "", "connecting": "italic"}.get(summary.state, "bold red")
+    seen = summary.processes is not None  # nothing counted before a first snapshot: "-", not 0
 
     def count(value: int | None, alarm: bool = False) -> Text:
-        return Text("-" if value is None else str(value), style="bold" if alarm and value else "", justify="right")
+        shown = str(value) if seen and value is not None else "-"
+        return Text(shown, style="bold" if alarm and seen and value else "", justify="right")
 
     return [
-        Text(printable(summary.label), style="bold"), count(summary.processes), count(summary.zombies, True),
-        count(summary.not_reaping, True), count(summary.orphans, True), count(summary.disk_sleep, True),
-        count(summary.stopped, True), Text(words.fleet_age(summary.age), justify="right"),
-        Text(printable(state), style=style),
+        Text(clip(printable(summary.label), LABEL_CELLS), style="bold"), count(summary.processes),
+        count(summary.zombies, True), count(summary.not_reaping, True), count(summary.orphans, True),
+        count(summary.disk_sleep, True), count(summary.stopped, True),
+        Text(words.fleet_age(summary.age), justify="right"), Text(clip(printable(state), state_cells), style=style),
     ]
 
 
@@ -90,8 +100,9 @@ class FleetScreen(ModalScreen[int]):
         self.order = sorted(range(len(summaries)), key=lambda i: summaries[i].sort_key(self.sort))
         with self.app.batch_update():
             table.clear()
+            state_cells = max(12, self.size.width - OTHER_CELLS)  # the table fits the screen: no sideways scroll
             for i in self.order:
-                table.add_row(*summary_cells(summaries[i]), key=str(i))
+                table.add_row(*summary_cells(summaries[i], state_cells), key=str(i))
             table.move_cursor(row=self.order.index(selected) if selected in self.order else 0)
         self.query_one("#fleet-title", Static).update(Text(words.fleet_title(len(summaries), self.sort)))
         self.show_detail()

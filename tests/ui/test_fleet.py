@@ -10,12 +10,14 @@ import signal
 import pytest
 from scenes import wait_for
 from support.tui import notifications, shown_pids
+from textual.app import App
 from textual.widgets import DataTable, OptionList
 
 from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.tree import ProcessFilter
 from procwatch.ui.fleet import FleetScreen, make_fleet_app
 from procwatch.ui.widgets.screens import ConfirmScreen, SignalScreen
+from procwatch.view.fleet import HostSummary
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -140,3 +142,34 @@ async def test_the_cursor_stays_on_its_host_when_the_order_changes(local_ssh):
         await wait_for(pilot, lambda: [row[0] for row in fleet_rows(app)] == ["alpha", "slow", "dead"],
                        what="connected, connecting, disconnected")
         assert fleet_rows(app)[app.screen.query_one(DataTable).cursor_row][0] == "dead"
+
+
+class ScriptedFleet:
+    """What FleetScreen reads from a FleetMonitor, fixed: for the snapshot."""
+
+    def __init__(self) -> None:
+        self.rows = [
+            HostSummary("web1", "connected", "", "python", "3.11.2", 1234, zombies=3, not_reaping=1, orphans=2,
+                        disk_sleep=1, stopped=0, age=0.4),
+            HostSummary("db@db1:2222", "connected", "", "ps", "", 312, zombies=0, not_reaping=0, orphans=5,
+                        disk_sleep=0, stopped=2, age=1.2),
+            HostSummary("lab\x1b[31m", "disconnected", "authentication failed (permission denied): no key or agent "
+                        "ssh could use without asking", "", "", None, retry_in=9.6),
+            HostSummary("edge", "connecting", "", "", "", None),
+        ]
+        self.hosts = [HostSpec.parse("x")] * len(self.rows)
+
+    def summaries(self) -> list[HostSummary]:
+        return list(self.rows)
+
+
+class FleetOnly(App):
+    def on_mount(self) -> None:
+        self.push_screen(FleetScreen(ScriptedFleet()))  # type: ignore[arg-type]
+
+
+def test_fleet_view_snapshot(snap_compare):
+    """One row per host; a host label with an escape sequence is shown escaped; the long reason in full below."""
+    app = FleetOnly()
+    app.theme = "textual-dark"
+    assert snap_compare(app, terminal_size=(80, 24), run_before=lambda pilot: pilot.press("down", "down"))
