@@ -7,7 +7,7 @@ import math
 import os
 import pwd
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from procwatch import __version__
@@ -60,6 +60,9 @@ def parse_host_arguments(args: argparse.Namespace) -> tuple[list[HostSpec], SshO
         raise UsageError(f"--connect-timeout: {args.connect_timeout!r} must be from 1 to 600 seconds")
     if (args.ssh_config is not None or args.connect_timeout != "10") and not hosts:
         raise UsageError("--ssh-config and --connect-timeout go with --host")
+    if hosts and (args.check or args.watch or args.procfs != "/proc" or args.lesson):
+        raise UsageError("--host goes with the TUI and --once (--check, --watch, --procfs and --lesson read this "
+                         "machine)")
     return hosts, SshOptions(config=args.ssh_config, connect_timeout=timeout)
 
 
@@ -103,6 +106,68 @@ def parse_interval(value: str) -> float:
     return seconds
 
 
+def parse_units(value: str) -> frozenset[str]:
+    units = frozenset(name.strip() for name in value.split(","))
+    if "" in units:
+        raise UsageError(f"--unit: empty unit name in {value!r}")
+    return units
+
+
+def check_script_modes(args: argparse.Namespace) -> None:
+    """The combinations of --once, --check, --watch and their own flags that make sense; ranges parsed here."""
+    from procwatch.engine.checks import parse_range
+    from procwatch.engine.columns import parse_columns
+
+    modes = [flag for flag, on in (("--once", args.once), ("--check", args.check), ("--watch", args.watch)) if on]
+    if len(modes) > 1:
+        raise UsageError(f"{' and '.join(modes)} do not go together; choose one")
+    for flag, value in (("--warning", args.warning), ("--critical", args.critical), ("--per-parent",
+                        args.per_parent or None), ("--min-age", args.min_age)):
+        if value is not None and not args.check:
+            raise UsageError(f"{flag} goes with --check")
+    if args.snapshots and not args.watch:
+        raise UsageError("--snapshots goes with --watch")
+    if args.columns is not None:
+        if args.check or args.watch or args.json:
+            raise UsageError("--columns goes with --once (text) or the TUI")
+        try:
+            parse_columns(args.columns)
+        except ValueError as error:
+            raise UsageError(f"--columns: {error}") from None
+    if args.min_age is not None and not (math.isfinite(args.min_age) and args.min_age >= 0):
+        raise UsageError(f"--min-age: {args.min_age!r} must be a number of seconds, 0 or more")
+    for name in ("warning", "critical"):
+        text = getattr(args, name)
+        try:
+            setattr(args, f"{name}_range", parse_range(text) if text is not None else None)
+        except ValueError as error:
+            raise UsageError(f"--{name}: {error}") from None
+    if not any(entry.isdigit() for entry in _listdir(args.procfs)):
+        raise UsageError(f"--procfs: {args.procfs!r} is not a procfs (no process directories in it)")
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _script_output(run: Callable[[], int]) -> int:
+    """Run --check or --watch: a closed pipe (`| head`) and Ctrl+C end quietly with status 0."""
+    try:
+        status = run()
+        sys.stdout.flush()
+        return status
+    except (BrokenPipeError, KeyboardInterrupt):
+        _silence_stdout()
+        return 0
+    except OSError as error:
+        _silence_stdout()
+        print(f"procwatch: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="procwatch", description="Live process-state monitor: a process tree with decoded ps "
                      "STAT codes, zombies and orphans explained, and a sandbox of demo processes.")
@@ -122,25 +187,56 @@ def build_parser() -> argparse.ArgumentParser:
                         "in order, each with a live demo (needs the sandbox)")
     parser.add_argument("--lang", metavar="LANG", help=f"language of every word shown: {', '.join(LANGUAGES)} "
                         "(default: PROCWATCH_LANG, then LC_ALL, LC_MESSAGES, LANG; zh* means Chinese)")
+    add_script_arguments(parser)
     add_host_arguments(parser)
     return parser
 
 
+def add_script_arguments(parser: argparse.ArgumentParser) -> None:
+    """Columns, cgroups, --check, --watch and --procfs (issue 13): plain flags, one per setting."""
+    parser.add_argument("--columns", metavar="NAME[,NAME]", help="columns to show, in order (ps -o names work "
+                        "too), e.g. pid,ppid,stat,args; with --once or in the TUI")
+    parser.add_argument("--unit", metavar="UNIT[,UNIT]", help="show only processes of these systemd units or "
+                        "containers, e.g. ssh.service")
+    parser.add_argument("--cgroup", metavar="TEXT", help="show only processes whose cgroup path contains TEXT")
+    parser.add_argument("--procfs", metavar="PATH", default="/proc", help="read processes from this procfs "
+                        "(a host's /proc mounted in a container); signals and the sandbox are off when it is "
+                        "not this process's own")
+    parser.add_argument("--check", action="store_true", help="monitoring check (as check_procs): count the "
+                        "processes the filters select; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+    parser.add_argument("--warning", metavar="RANGE", help="with --check: WARNING when the count is outside this "
+                        "Nagios range (10, 5:, ~:3, 1:3; @1:3 alerts inside)")
+    parser.add_argument("--critical", metavar="RANGE", help="with --check: CRITICAL when the count is outside "
+                        "this Nagios range")
+    parser.add_argument("--per-parent", action="store_true", help="with --check: judge the parent with most "
+                        "selected children (e.g. the zombie leaker) and name it")
+    parser.add_argument("--min-age", metavar="SECONDS", type=float, help="with --check: count only processes "
+                        "in their current state for at least SECONDS")
+    parser.add_argument("--watch", action="store_true", help="print one line per event (new, exec, state, "
+                        "zombie, reparented, exited, reaped, threads) until interrupted; --json for JSON Lines")
+    parser.add_argument("--snapshots", action="store_true", help="with --watch: also one line per sweep")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
         if args.sort not in SORT_CHOICES:
             raise UsageError(f"--sort: {args.sort!r} is not one of {', '.join(SORT_CHOICES)}")
-        if args.json and not args.once:
-            raise UsageError("--json goes with --once")
-        if args.lesson and (args.once or args.no_sandbox):
-            raise UsageError("--lesson is for the TUI with its sandbox (not with --once or --no-sandbox)")
-        if args.once and args.theme is not None:
-            raise UsageError("--theme is for the TUI; --once prints plain text")
+        check_script_modes(args)
+        if args.json and not (args.once or args.watch):
+            raise UsageError("--json goes with --once or --watch")
+        if args.lesson and (args.once or args.check or args.watch or args.no_sandbox):
+            raise UsageError("--lesson is for the TUI with its sandbox (not with --once, --check, --watch or "
+                             "--no-sandbox)")
+        if (args.once or args.check or args.watch) and args.theme is not None:
+            raise UsageError("--theme is for the TUI; --once, --check and --watch print plain text")
         process_filter = ProcessFilter(
             users=parse_users(args.user, local=not args.host) if args.user is not None else frozenset(),
             states=parse_states(args.state) if args.state is not None else frozenset(),
             text=args.filter or "",
+            units=parse_units(args.unit) if args.unit is not None else frozenset(),
+            cgroup=args.cgroup or "",
         )
         interval = parse_interval(args.interval)
         if args.lang is not None and args.lang not in LANGUAGES:
@@ -148,8 +244,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_language(args.lang or detect(os.environ))
         hosts, ssh_options = parse_host_arguments(args)
     except UsageError as error:
+        if "--check" in argv:  # a monitoring system reads stdout, and 2 would mean CRITICAL: UNKNOWN is 3
+            print(f"PROCS UNKNOWN: {error}")
+            return 3
         print(f"procwatch: {error} (see procwatch --help)", file=sys.stderr)
         return 2
+    if args.check:
+        from procwatch.check import run_check
+
+        return _script_output(lambda: run_check(args, process_filter, args.warning_range, args.critical_range))
+    if args.watch:
+        from procwatch.watch import run_watch
+
+        return _script_output(lambda: run_watch(args, process_filter, interval))
     if args.once:
         from procwatch.report import run_once
 
@@ -169,7 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             _silence_stdout()
             print(f"procwatch: cannot write the output: {error.strerror or error}", file=sys.stderr)
             return 1
+    return _run_tui(args, process_filter, interval, hosts, ssh_options)
+
+
+def _run_tui(args: argparse.Namespace, process_filter: ProcessFilter, interval: float,
+             hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
+    from procwatch.engine.columns import parse_columns
     from procwatch.ui.launcher import run_app
 
     return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,
-                   sandbox=not args.no_sandbox, lesson=args.lesson, hosts=hosts, ssh_options=ssh_options)
+                   sandbox=not args.no_sandbox, columns=parse_columns(args.columns) if args.columns else None,
+                   procfs=args.procfs, lesson=args.lesson, hosts=hosts, ssh_options=ssh_options)

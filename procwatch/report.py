@@ -33,7 +33,7 @@ def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: Text
               snapshot: Snapshot | None = None) -> int:
     """`snapshot`: one taken elsewhere (a remote host's); by default a local sweep."""
     out = out if out is not None else sys.stdout  # looked up per call: redirect_stdout, capsys
-    snapshot = snapshot if snapshot is not None else make_collector().sweep()
+    snapshot = snapshot if snapshot is not None else make_collector(getattr(args, "procfs", "/proc")).sweep()
     observations = Lineage().observe(snapshot)
     # One sweep has no CPU rate yet: CPU time is what tells the busy processes apart.
     rows = build_rows(snapshot.procs, process_filter, sort="time" if args.sort == "cpu" else args.sort)
@@ -53,6 +53,10 @@ def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: Text
 
         width = shutil.get_terminal_size().columns
     guides = unicode_guides(out)
+    if getattr(args, "columns", None):
+        lines = column_lines(rows, args.columns, observations, guides, getattr(args, "procfs", "/proc"))
+        out.write("\n".join(cut_cells(line, width) if width else line for line in lines) + "\n")
+        return 0
     commands = [row.proc.cmdline for row in rows]
     everything = " ".join(commands)  # printable() escapes single characters: one pass tells for all
     if printable(everything) != everything:  # some command needs escaping (rare): check each one
@@ -116,3 +120,39 @@ def row_json(row: Row, observations: Observations) -> dict[str, object]:
         "nice": p.nice, "threads": p.threads, "session": p.session, "pgrp": p.pgrp, "tpgid": p.tpgid,
         "rss": p.rss, "started": p.started, "kernel_thread": p.kernel_thread,
     }
+
+
+def column_lines(rows: list[Row], names: str, observations: Observations, guides: bool, proc: str) -> list[str]:
+    """`--once --columns pid,ppid,stat,args`: the chosen columns, each as wide as its widest value, in tree order
+    (the command keeps its tree guide, as `ps --forest`). A list of names all ending in `=` (`pid=,stat=`)
+    prints no header, as ps does."""
+    from procwatch.engine.columns import ColumnContext, mem_total_kb, parse_columns, renamed
+
+    columns = parse_columns(names)
+    header = not all(name.strip().endswith("=") for name in names.split(","))
+    import time
+
+    ctx = ColumnContext(now=observations.snapshot.taken_at, mem_total_kb=mem_total_kb(proc), proc=proc,
+                        uptime=time.clock_gettime(time.CLOCK_BOOTTIME))
+    table = [[printable(column.value(row.proc, ctx)) for column in columns] for row in rows]
+    widths = [max([len(column.header)] + [len(line[i]) for line in table]) for i, column in enumerate(columns)]
+    lines = [_join([column.header for column in columns], columns, widths)] if header else []
+    for row, cells in zip(rows, table, strict=True):
+        for i, column in enumerate(columns):
+            if column.key == "command":
+                command = cells[i]
+                if renamed(row.proc):
+                    command += f"  <{printable(words.comm_marker(row.proc.name))}>"
+                cells[i] = (row.guide if guides else ascii_guide(row.guide)) + command
+        lines.append(_join(cells, columns, widths))
+    return lines
+
+
+def _join(cells: list[str], columns: tuple, widths: list[int]) -> str:
+    parts = []
+    for cell, column, width in zip(cells, columns, widths, strict=True):
+        if column.key == "command":
+            parts.append(cell)
+        else:
+            parts.append(f"{cell:>{width}}" if column.right else f"{cell:<{width}}")
+    return " ".join(parts).rstrip()

@@ -23,7 +23,7 @@ RULES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "view": (frozenset({"engine", "view"}), frozenset({"rich", "psutil"})),
     "ui": (frozenset({"engine", "view", "ui", "sandbox"}), frozenset({"rich", "textual"})),
     # the package's top level: the CLI, the --once report, __main__; Textual only through procwatch.ui
-    "": (frozenset({"engine", "view", "ui", "report", "hosts_report", "cli"}), frozenset()),
+    "": (frozenset({"engine", "view", "ui", "report", "hosts_report", "cli", "check", "watch"}), frozenset()),
 }
 
 
@@ -116,20 +116,28 @@ def test_importing_a_folder_loads_nothing_forbidden(folder, forbidden):
 
 
 ONCE = """
-import contextlib, io, sys
+import argparse, contextlib, io, sys
 from procwatch.cli import main
-for argv, start in ((["--once"], "    PID USER"), (["--once", "--json"], "[{")):
+for argv, start in ((["--once"], "    PID USER"), (["--once", "--json"], "[{"),
+                    (["--once", "--columns", "pid,ppid,stat,args"], " "),
+                    (["--check", "--state", "Z", "--critical", "@9999:"], "PROCS OK: ")):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(argv) == 0
     assert out.getvalue().startswith(start), out.getvalue()[:200]
+from procwatch.engine.tree import ProcessFilter
+from procwatch.watch import run_watch
+out = io.StringIO()
+args = argparse.Namespace(procfs="/proc", json=True, snapshots=True)
+assert run_watch(args, ProcessFilter(), 0.01, out, sweeps=2) == 0
+assert out.getvalue().startswith('{"event": "snapshot"'), out.getvalue()[:200]
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "psutil", "rich"))
 assert not loaded, loaded
 print("ok")
 """
 
 
-def test_once_loads_neither_textual_rich_nor_psutil():
+def test_once_check_and_watch_load_neither_textual_rich_nor_psutil():
     result = subprocess.run([sys.executable, "-c", ONCE], capture_output=True, text=True, cwd=REPO,
                             timeout=DEADLINE * 3)
     assert result.returncode == 0, result.stderr

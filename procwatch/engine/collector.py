@@ -173,11 +173,15 @@ class ProcfsCollector:
                 user = previous.user
             else:
                 user = user_names(uid) if uid >= 0 else "?"
+            # The cgroup moves only on exec (systemd-run, container runtimes) or by an explicit migration: read it
+            # for new and exec'd processes only.
+            cgroup = (previous.cgroup if previous is not None and previous.name == name
+                      else procfs.read_cgroup(pid, proc))
             record = make(ProcInfo, (
                 pid, int(f[1]), start_ticks, uid, user, state, int(f[16]), int(f[17]), int(f[3]), int(f[2]),
                 int(f[5]), int(f[4]), locked_kb, exit_code,
                 rss_kb * 1024 if rss_kb is not None else int(f[21]) * page_size, cpu_ticks, cpu_percent, name,
-                argv, kernel_thread, boot_time + start_ticks / clock_ticks,
+                argv, kernel_thread, boot_time + start_ticks / clock_ticks, int(f[20]), cgroup,
             ))
             procs[pid] = record
             seen[pid] = (raw, record)
@@ -190,6 +194,6 @@ def visibility_notes(proc: str = "/proc") -> tuple[str, ...]:
     mode = procfs.hidepid_mode() if proc == "/proc" else None
     if mode and os.geteuid() != 0:
         notes.append(NOTE_HIDEPID + mode)
-    if proc == "/proc" and not procfs.proc_is_ours(proc):
+    if not procfs.proc_is_ours(proc):
         notes.append(NOTE_FOREIGN_PROC)
     return tuple(notes)

@@ -86,12 +86,13 @@ class ThreadsChanged(NamedTuple):
 
 
 class Reaped(NamedTuple):
-    """Gone after it was seen as a zombie: its parent (or an adopter) called wait()."""
+    """Gone after it was seen as a zombie: its parent (or, after the parent died, the adopter) called wait()."""
 
     at: float
     identity: Identity
     parent: int
     name: str
+    exit_code: int  # the wait status that was collected
 
 
 class Exited(NamedTuple):
@@ -104,6 +105,12 @@ class Exited(NamedTuple):
 
 
 Event = FirstSeen | Exec | StateChanged | ThreadsChanged | BecameZombie | Reparented | Reaped | Exited
+
+# One short word per event type: the "event" field of `--watch --json` (values for programs, never translated).
+EVENT_KINDS: dict[type, str] = {
+    FirstSeen: "new", Exec: "exec", StateChanged: "state", BecameZombie: "zombie", Reparented: "reparented",
+    Exited: "exited", Reaped: "reaped", ThreadsChanged: "threads",
+}
 
 
 class _Memory:
@@ -185,7 +192,10 @@ class Lineage:
                     memory.state = p.state
                 last = memory.last
                 if last is not p:  # the collector reuses an unchanged record: nothing below can differ
-                    if last.name != p.name and last.argv != p.argv and p.argv:
+                    # exec: a new program (comm and command line both change; mid-exec the new comm can show
+                    # before the new command line, which reads empty then). A kernel thread renaming itself for
+                    # each work item (kworker) or a process renaming itself (prctl) is not one.
+                    if last.name != p.name and last.argv != p.argv and not p.kernel_thread and p.state != "Z":
                         events.append(Exec(now, identity, last.name, p.name))
                     if last.threads != p.threads and p.state != "Z" and last.state != "Z":
                         events.append(ThreadsChanged(now, identity, last.threads, p.threads))
@@ -209,8 +219,11 @@ class Lineage:
         if len(old) > len(new) - fresh:  # some identities are gone (counted first: most sweeps lose none)
             for identity in old.keys() - new.keys():
                 memory = old[identity]
-                gone = Reaped if memory.state == "Z" else Exited
-                events.append(gone(now, identity, memory.ppid, memory.last.name))
+                last = memory.last
+                if memory.state == "Z":
+                    events.append(Reaped(now, identity, memory.ppid, last.name, last.exit_code))
+                else:
+                    events.append(Exited(now, identity, memory.ppid, last.name))
         self._memory = new  # identities that died are forgotten: no growth under churn
         self._first = False
         return Observations(snapshot, orphans, zombies, unreaped, tuple(events))

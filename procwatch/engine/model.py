@@ -42,6 +42,8 @@ class ProcInfo(NamedTuple):
     argv: tuple[str, ...]  # empty for kernel threads and zombies
     kernel_thread: bool
     started: float  # epoch seconds
+    vsz: int = 0  # bytes of virtual memory (stat field 23)
+    cgroup: str = ""  # /proc/PID/cgroup (see procfs.cgroup_path), read for new and exec'd processes only
 
     @property
     def identity(self) -> Identity:

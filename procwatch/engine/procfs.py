@@ -188,6 +188,46 @@ def read_schedstat(pid: int, proc: str = PROC) -> tuple[int, int] | None:
         return None
 
 
+def last_ran_ms(pid: int | str, proc: str = PROC) -> float | None:
+    """When the task last ran on a CPU, on the scheduler's clock in milliseconds (`se.exec_start` of
+    /proc/PID/sched; None where the kernel has no such file, without CONFIG_SCHED_DEBUG). A task in S, D, T or Z
+    has not run since it entered that state: our own value minus its value is how long it has been there."""
+    try:
+        raw = read(f"{proc}/{pid}/sched", limit=8192)
+    except OSError:
+        return None
+    start = raw.find(b"\nse.exec_start")
+    if start < 0:
+        return None
+    try:
+        return float(raw[raw.index(b":", start) + 1 : raw.index(b"\n", start + 1)])
+    except ValueError:
+        return None
+
+
+def read_cgroup(pid: int | str, proc: str = PROC) -> str:
+    """The process's cgroup: the unified (v2) path when it is not the root, else the first non-root v1 path
+    (hybrid hierarchies), else "/"; "" when unreadable."""
+    try:
+        raw = read(f"{proc}/{pid}/cgroup").decode(FS_ENCODING, FS_ERRORS)
+    except OSError:
+        return ""
+    return cgroup_path(raw)
+
+
+def cgroup_path(text: str) -> str:
+    v1 = ""
+    for line in text.splitlines():
+        number, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if number == "0" and not controllers:
+            if path not in ("", "/"):
+                return path
+        elif not v1 and path not in ("", "/"):
+            v1 = path
+    return v1 or ("/" if text else "")
+
+
 def hidepid_mode(mountinfo: str = "/proc/self/mountinfo") -> str | None:
     """The hidepid= option /proc is mounted with (None when every process is visible)."""
     try:

@@ -14,7 +14,7 @@ from procwatch.engine.model import ProcInfo
 from procwatch.engine.wire import MAX_ARGV, MAX_NAME, STATE_CHARS, WireError
 
 # Every column but the last has no spaces; lstart is five words; args is the rest of the line.
-PS_FIELDS = "pid=,ppid=,uid=,user:32=,stat=,ni=,nlwp=,sid=,pgid=,tpgid=,rss=,times=,lstart=,args="
+PS_FIELDS = "pid=,ppid=,uid=,user:32=,stat=,ni=,nlwp=,sid=,pgid=,tpgid=,rss=,vsz=,times=,lstart=,args="
 PS_COMMAND = f"LC_ALL=C TZ=UTC0 ps -wweo {PS_FIELDS}"
 END_MARK = b"PROCWATCH-END"
 HEADER = b"PROCWATCH-PS"  # followed by why: "missing" (no python3) or "old" (older than 3.10)
@@ -40,21 +40,21 @@ def _name(argv: tuple[str, ...], args: str) -> str:
 
 def parse_line(line: bytes) -> ProcInfo:
     """One ps line (without its newline) as a ProcInfo. Raises WireError on anything ps would not print."""
-    parts = line.split(None, 17)
+    parts = line.split(None, 18)
     try:
-        if len(parts) != 18:
+        if len(parts) != 19:
             raise ValueError
         pid, ppid, uid = int(parts[0]), int(parts[1]), int(parts[2])
         user = parts[3].decode("utf-8", "surrogateescape")
         stat = parts[4].decode("ascii")
         nice = int(parts[5]) if parts[5] != b"-" else 0  # "-": a real-time scheduling class
-        threads, session, pgrp, tpgid, rss_kb, cpu_seconds = (int(v) for v in parts[6:12])
-        started = _lstart(parts[12:17])
+        threads, session, pgrp, tpgid, rss_kb, vsz_kb, cpu_seconds = (int(v) for v in parts[6:13])
+        started = _lstart(parts[13:18])
     except (ValueError, KeyError, UnicodeDecodeError):
         raise WireError("the remote's ps printed a line procwatch cannot read") from None
-    args = parts[17].rstrip(b"\n").decode("utf-8", "surrogateescape")[:MAX_ARGV]
+    args = parts[18].rstrip(b"\n").decode("utf-8", "surrogateescape")[:MAX_ARGV]
     if not (0 < pid < 1 << 31 and 0 <= ppid < 1 << 31 and stat and stat[0] in STATE_CHARS and len(user) <= MAX_NAME
-            and -20 <= nice <= 19 and min(threads, rss_kb, cpu_seconds) >= 0):
+            and -20 <= nice <= 19 and min(threads, rss_kb, vsz_kb, cpu_seconds) >= 0):
         raise WireError("the remote's ps printed a line procwatch cannot read")
     kernel_thread = pid == 2 or ppid == 2
     argv = () if kernel_thread or stat[0] == "Z" else tuple(args.split(" "))
@@ -62,7 +62,7 @@ def parse_line(line: bytes) -> ProcInfo:
         pid=pid, ppid=ppid, start_ticks=int(started) * TICKS_PER_SECOND, uid=uid, user=user, state=stat[0], nice=nice,
         threads=threads, session=session, pgrp=pgrp, tpgid=tpgid, tty_nr=0, locked_kb=1 if "L" in stat else 0,
         exit_code=-1 if stat[0] == "Z" else 0, rss=rss_kb * 1024, cpu_ticks=cpu_seconds * TICKS_PER_SECOND, cpu_percent=0.0,
-        name=_name(argv, args), argv=argv, kernel_thread=kernel_thread, started=started,
+        name=_name(argv, args), argv=argv, kernel_thread=kernel_thread, started=started, vsz=vsz_kb * 1024,
     )
 
 

@@ -24,25 +24,20 @@ SORT_KEYS: dict[str, Callable[[ProcInfo], Any]] = {
 
 @dataclass(frozen=True)
 class ProcessFilter:
-    """Users, state letters and text, combined with AND. Empty parts match everything."""
+    """Users, state letters, text, units and a cgroup substring, combined with AND. Empty parts match everything."""
 
     users: frozenset[str] = frozenset()
     states: frozenset[str] = frozenset()
     text: str = ""
+    units: frozenset[str] = frozenset()  # systemd units / containers, as cgroup_unit() names them
+    cgroup: str = ""  # a substring of the cgroup path
 
     @property
     def active(self) -> bool:
-        return bool(self.users or self.states or self.text)
+        return bool(self.users or self.states or self.text or self.units or self.cgroup)
 
     def matches(self, p: ProcInfo) -> bool:
-        if self.users and p.user not in self.users:
-            return False
-        if self.states and p.state not in self.states:
-            return False
-        if self.text:
-            needle = self.text.lower()
-            return needle in p.name.lower() or needle in p.cmdline.lower() or needle == str(p.pid)
-        return True
+        return _matcher(self, {p.pid: p})(p.pid)
 
     def describe(self) -> str:
         parts = []
@@ -52,7 +47,28 @@ class ProcessFilter:
             parts.append("state " + "".join(sorted(self.states, key=STATE_LETTERS.find)))
         if self.text:
             parts.append(f"text {self.text!r}")
+        if self.units:
+            parts.append("unit " + ",".join(sorted(self.units)))
+        if self.cgroup:
+            parts.append(f"cgroup {self.cgroup!r}")
         return " AND ".join(parts)
+
+
+UNIT_SUFFIXES = (".service", ".scope")
+
+
+def cgroup_unit(path: str) -> str:
+    """The unit a cgroup path belongs to: the innermost systemd service or scope (`ssh.service`,
+    `session-3.scope`, `docker-1f2e….scope`), else the innermost slice, else the last component (a container
+    runtime's own naming), else "-" (the root cgroup, or unknown)."""
+    parts = [part for part in path.split("/") if part]
+    for part in reversed(parts):
+        if part.endswith(UNIT_SUFFIXES):
+            return part
+    for part in reversed(parts):
+        if part.endswith(".slice"):
+            return part
+    return parts[-1] if parts else "-"
 
 
 GUIDE_LEVELS = 24  # guide columns drawn at most; deeper rows start with FOLDED for the outer levels
@@ -204,12 +220,17 @@ def build_rows(
 def _matcher(process_filter: ProcessFilter, procs: Mapping[int, ProcInfo]) -> Callable[[int], bool]:
     """ProcessFilter.matches by pid for one pass over a snapshot, with the needle lowered once."""
     users, states, text = process_filter.users, process_filter.states, process_filter.text.lower()
+    units, cgroup = process_filter.units, process_filter.cgroup
 
     def matches(pid: int) -> bool:
         p = procs[pid]
         if users and p.user not in users:
             return False
         if states and p.state not in states:
+            return False
+        if units and cgroup_unit(p.cgroup) not in units:
+            return False
+        if cgroup and cgroup not in p.cgroup:
             return False
         if text:
             return text in p.name.lower() or text in p.cmdline.lower() or text == str(p.pid)

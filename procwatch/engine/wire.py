@@ -32,6 +32,7 @@ from procwatch.engine.model import ProcInfo, Snapshot
 PROTOCOL = 1
 MAX_LINE = 256 * 1024  # bytes in one line
 MAX_ARGV = 32 * 1024  # characters of argv the agent sends per process (escaped, a line stays under MAX_LINE)
+MAX_CGROUP = 4096  # characters of a cgroup path (PATH_MAX)
 MAX_NAME = 256  # characters in a user name or comm (comm is 15 bytes on Linux; a few escapes allowed)
 MAX_PROCS = 1 << 18  # records in one snapshot (pid_max is at most 2**22; 262,144 processes is already absurd)
 MAX_ID = (1 << 63) - 1
@@ -132,7 +133,7 @@ RECORD_SCHEMA: tuple[tuple[str, Callable[[object], bool]], ...] = (
     ("tpgid", _int(-1, 1 << 31)), ("tty_nr", _int(0, 1 << 32)), ("locked_kb", _int(0, MAX_ID)),
     ("exit_code", _int(0, 1 << 16)), ("rss", _int(0, MAX_ID)), ("cpu_ticks", _int(0, MAX_ID)),
     ("cpu_percent", _number), ("name", _text(MAX_NAME)), ("argv", _argv), ("kernel_thread", _bool),
-    ("started", _number),
+    ("started", _number), ("vsz", _int(0, MAX_ID)), ("cgroup", _text(MAX_CGROUP)),
 )
 assert tuple(name for name, _ in RECORD_SCHEMA) == ProcInfo._fields
 

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from procwatch.engine.catalog import t
 from procwatch.engine.lineage import (
@@ -307,7 +307,7 @@ def event_words(event: Event, names: Mapping[int, str]) -> str:
         kind = t("orphan.init" if event.adopter_is_init else "orphan.subreaper")
         return t("event.reparented", who=who(pid), old=event.old_parent, new=who(event.new_parent), kind=kind)
     if isinstance(event, Reaped):
-        return t("event.reaped", who=process_label(pid, event.name))
+        return t("event.reaped", who=process_label(pid, event.name), status=wait_status(event.exit_code))
     return t("event.exited", who=process_label(pid, event.name))
 
 
@@ -325,6 +325,225 @@ def timeline(p: ProcInfo, events: list[Event], ended: str | None = None) -> str:
         parts.append(t(f"marker.{ended}"))
     return " → ".join(parts)
 
+
+# ---- --check: monitoring-plugins output stays English whatever the language (monitoring systems parse it)
+
+
+def check_status_line(status_name: str, count: int, what: str, worst: tuple[int, str, int] | None,
+                      per_parent: bool, min_age: float | None, perfdata: str) -> str:
+    """The one line of a monitoring check: 'PROCS WARNING: 2 processes with state Z; worst parent 4242 (python3)
+    has 2 | procs=2;0;10;0; ...'. `what` describes the filters ('' for every process); names already escaped."""
+    line = f"PROCS {status_name}: {count} process{plural_s(count, 'es')}"
+    if what:
+        line += f" with {what}"
+    if min_age is not None:
+        line += f", in that state for at least {format_duration(min_age)}"
+    if worst is not None and (per_parent or count):
+        pid, name, children = worst
+        line += f"; worst parent {pid} ({name}) has {children}"
+    return f"{line} | {perfdata}"
+
+
+def check_unknown(reason: str) -> str:
+    return f"PROCS UNKNOWN: {reason}"
+
+
+def describe_filter_for_check(users: str, states: str, text: str, units: str, cgroup: str) -> str:
+    parts = []
+    if users:
+        parts.append(f"user {users}")
+    if states:
+        parts.append(f"state {states}")
+    if text:
+        parts.append(f"text {text!r}")
+    if units:
+        parts.append(f"unit {units}")
+    if cgroup:
+        parts.append(f"cgroup {cgroup!r}")
+    return " and ".join(parts)
+
+
+def watch_started(count: int) -> str:
+    return t("watch.started", count=count)
+
+
+def snapshot_phrase(total: int, states: Mapping[str, int]) -> str:
+    """`--watch --snapshots` without --json: '87 processes: 80 S, 2 R, 1 Z'."""
+    counts = ", ".join(f"{n} {letter}" for letter, n in sorted(states.items(), key=lambda item: -item[1]))
+    return t("watch.snapshot", total=total, counts=counts)
+
+
+def comm_marker(name: str) -> str:
+    """Shown after a command line when the process renamed itself (comm is not argv[0]'s name), as htop does."""
+    return t("marker.comm", name=name)
+
+
+def thread_marker() -> str:
+    return t("marker.thread")
+
+
+def threads_capped(left_out: int) -> str:
+    return t("notice.threads_capped", count=left_out, es=plural_s(left_out, "es"))
+# ---- sandbox events
+# The sandbox (procwatch.sandbox.protocol) sends typed story events, never sentences: one phrase per event class
+# (message ids `story.<Class>[.<variant>]` in the catalogue), fields read by name.
+
+_DEMO_STARTED = ("R", "S", "N", "<", "L", "s", "l", "Zl")
+
+
+def _arg(value: object) -> str:
+    return "" if value is None else repr(value)
+
+
+def _fork_returned(e: Any) -> str:
+    if e.side == "child":
+        return t("story.ForkReturned.child", call=e.call, getpid=e.getpid, getppid=e.getppid)
+    return t("story.ForkReturned.parent", call=e.call, returned=e.returned, getpid=e.getpid)
+
+
+def _exit_called(e: Any) -> str:
+    call = f"{e.call}({_arg(e.arg)})"
+    if e.why == "zombie_left":
+        lost = t("story.ExitCalled.zombie_lost", other=e.other) if e.other else t("story.ExitCalled.zombies_lost")
+        return t("story.ExitCalled.zombie_left", pid=e.pid, call=call, lost=lost)
+    why = e.why if e.why in ("cpu_budget", "no_child_left", "before_child", "after_wait") else "child"
+    return t(f"story.ExitCalled.{why}", pid=e.pid, call=call, other=e.other)
+
+
+def _wait_returned(e: Any) -> str:
+    status = wait_status_long(e.status)
+    if e.call == "wait":
+        if e.by == "parent":
+            return t("story.WaitReturned.parent", waiter=e.waiter, pid=e.pid, status=status)
+        return t("story.WaitReturned.wait", pid=e.pid, status=status)
+    where = t("story.WaitReturned.handler") if e.by == "handler" else ""
+    return t("story.WaitReturned.call", call=e.call, pid=e.pid, raw=e.status, where=where, waiter=e.waiter,
+             status=status)
+
+
+def _supervisor_reaped(e: Any) -> str:
+    fields = {"pid": e.pid, "reaper": e.reaper, "old": e.adopted_from, "recipe": e.recipe,
+              "status": wait_status_long(e.status)}
+    if e.adopted_from is not None:
+        return t("story.SupervisorReaped.adopted_zombie" if e.was_zombie else "story.SupervisorReaped.adopted",
+                 **fields)
+    role = e.role if e.role in ("root", "parent") else "demo"
+    return t(f"story.SupervisorReaped.{role}", **fields)
+
+
+def _signal_sent(e: Any) -> str:
+    if e.sender == e.target and e.signal == "SIGSTOP":
+        return t("story.SignalSent.self_stop", target=e.target)
+    if e.zombie:
+        return t("story.SignalSent.zombie", target=e.target)
+    if e.signal in ("SIGSTOP", "SIGCONT"):
+        return t(f"story.SignalSent.{e.signal}", target=e.target)
+    demo = t("story.SignalSent.demo", recipe=e.recipe) if e.recipe else ""
+    return t("story.SignalSent.other", signal=e.signal, target=e.target, demo=demo)
+
+
+def _supervisor_died(e: Any) -> str:
+    how = (t("story.SupervisorDied.signal", signal=-e.status) if e.status < 0
+           else t("story.SupervisorDied.exit", status=e.status))
+    return t("story.SupervisorDied", pid=e.pid, how=how)
+
+
+def _demo_started(e: Any) -> str:
+    tail = t(f"story.DemoStarted.{e.recipe}", value=e.value) if e.recipe in _DEMO_STARTED else ""
+    return t("story.DemoStarted", pid=e.pid, getppid=e.getppid, tail=tail)
+
+
+def _ran_first(e: Any) -> str:
+    child_first = e.child_ns < e.parent_ns
+    return t("story.RanFirst.child" if child_first else "story.RanFirst.parent", n=e.n, parent=e.parent,
+             child=e.child, gap=f"{abs(e.parent_ns - e.child_ns) / 1000:.0f}")
+
+
+def _cpu_share(e: Any) -> str:
+    total = e.on_cpu_ns + e.waiting_ns
+    return t("story.CpuShare", pid=e.pid, cpu=e.cpu, on_cpu=f"{e.on_cpu_ns / 1e9:.2f}",
+             waiting=f"{e.waiting_ns / 1e9:.2f}", seconds=f"{e.seconds:g}",
+             share=f"{100 * e.on_cpu_ns / total if total else 0:.0f}")
+
+
+def _stopping(e: Any) -> str:
+    reason = e.reason if e.reason in ("pipe", "close", "signal", "lifetime", "early", "stdout") else "error"
+    return t("story.SupervisorStopping", pid=e.pid, reason=t(f"story.stop.{reason}", detail=e.detail))
+
+
+def _adopted(e: Any) -> str:
+    by = e.by if e.by in ("supervisor", "init", "subreaper") else "other"
+    return t("story.Adopted", old=e.old_parent, pid=e.pid, adopter=t(f"story.adopter.{by}", adopter=e.adopter),
+             new=e.adopter)
+
+
+SANDBOX_PHRASES: dict[str, Any] = {
+    "SupervisorStarted": lambda e: t("story.SupervisorStarted", pid=e.pid),
+    "SupervisorStopping": _stopping,
+    "SupervisorDied": _supervisor_died,
+    "DemoStarted": _demo_started,
+    "ForkReturned": _fork_returned,
+    "ForkFailed": lambda e: t("story.ForkFailed", pid=e.pid, error=e.error, errno=e.errno, uid=e.uid,
+                              procs=e.user_procs, es=plural_s(e.user_procs, "es"), limit=e.limit),
+    "ExitCalled": _exit_called,
+    "ExitCaught": lambda e: t("story.ExitCaught", pid=e.pid, arg=_arg(e.arg)),
+    "OutputRead": lambda e: (t("story.OutputRead", reader=e.reader, pid=e.pid, stream=e.stream, text=repr(e.text))
+                             if e.text else t("story.OutputRead.lost", reader=e.reader, pid=e.pid, stream=e.stream)),
+    "WaitCalled": lambda e: t("story.WaitCalled", pid=e.pid, call=e.call),
+    "WaitReturned": _wait_returned,
+    "WaitFailed": lambda e: t("story.WaitFailed.sig_ign" if e.why == "sig_ign" else "story.WaitFailed",
+                              pid=e.pid, errno=e.errno),
+    "ZombieLeft": lambda e: t("story.ZombieLeft", pid=e.pid, exit_code=e.exit_code),
+    "ZombieCost": lambda e: t("story.ZombieCost", parent=e.parent, zombies=e.zombies, pids=e.pids_in_use,
+                              pid_max=e.pid_max, procs=e.user_procs,
+                              limit=t("story.unlimited") if e.nproc_limit < 0 else e.nproc_limit),
+    "SignalSent": _signal_sent,
+    "Continued": lambda e: t("story.Continued", pid=e.pid),
+    "Adopted": _adopted,
+    "ParentLingers": lambda e: t("story.ParentLingers", pid=e.pid, seconds=f"{e.seconds:g}", child=e.child),
+    "HandlerSet": lambda e: t("story.HandlerSet.handler" if e.how == "handler" else "story.HandlerSet.ignore",
+                              pid=e.pid),
+    "DoubleFork": lambda e: t("story.DoubleFork", middle=e.middle, grandchild=e.grandchild),
+    "MainThreadExit": lambda e: t("story.MainThreadExit", pid=e.pid, threads=e.threads),
+    "Traced": lambda e: t("story.Traced", pid=e.pid, tracer=e.tracer),
+    "TracedStop": lambda e: t("story.TracedStop.first" if e.first else "story.TracedStop", tracer=e.tracer,
+                              pid=e.pid, signal=e.signal),
+    "VforkWait": lambda e: t("story.VforkWait", pid=e.pid),
+    "LoginTty": lambda e: t("story.LoginTty", pid=e.pid, tty=e.tty),
+    "VariableSeen": lambda e: t("story.VariableSeen", pid=e.pid, name=e.name, value=e.value,
+                                address=f"{e.address:#x}"),
+    "MemoryShared": lambda e: t("story.MemoryShared.before" if e.moment == "before" else "story.MemoryShared.after",
+                                pid=e.pid, written=e.written_kb, shared=e.shared_kb, private=e.private_kb),
+    "RanFirst": _ran_first,
+    "Busy": lambda e: t("story.Busy.parallel" if e.processes <= e.cpus else "story.Busy.concurrent",
+                        processes=e.processes, cpus=e.cpus),
+    "CpuShare": _cpu_share,
+    "Exec": lambda e: t("story.Exec", pid=e.pid, old_name=e.old_name, program=e.program),
+    "SubreaperFlag": lambda e: t("story.SubreaperFlag.on" if e.on else "story.SubreaperFlag.off", pid=e.pid,
+                                 demo=e.demo),
+    "KilledAll": lambda e: t("story.KilledAll.done" if e.done else "story.KilledAll", processes=e.processes),
+    "SupervisorReaped": _supervisor_reaped,
+    "SafetyNet": lambda e: t("story.SafetyNet.pdeathsig" if e.net == "pdeathsig" else "story.SafetyNet.alarm",
+                             pid=e.pid, parent=e.parent),
+}
+
+
+ROLES = ("parent", "child", "orphan", "exec", "demo")
+
+
+def role_word(role: str) -> str:
+    return t(f"role.{role}") if role in ROLES else role
+
+
+def snippet_legend(roles: list[str]) -> str:
+    """The gutter's key above a demo's snippet: 'P parent · C child: the lines each one runs'."""
+    return t("snippet.legend", keys=" · ".join(f"{role[0].upper()} {role_word(role)}" for role in roles))
+
+
+def sandbox_line(event: NamedTuple) -> str:
+    """One line of narration for one sandbox story event (procwatch.sandbox.protocol.STORY)."""
+    phrase = SANDBOX_PHRASES.get(type(event).__name__)
+    return phrase(event) if phrase is not None else f"{type(event).__name__} {tuple(event)}"
 
 
 # ---- fleet: other machines over ssh (procwatch.engine.remote, procwatch --host)

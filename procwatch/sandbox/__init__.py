@@ -5,14 +5,18 @@ No Textual here (the UI builds its panel on this API). Linux only.
 API
 ---
     sb = Sandbox(on_event=None, max_demos=64, lifetime=1800.0, python=None)
-    Sandbox.RECIPES                  ordered {key: Recipe(key, name, stat_shown, description, processes)}
-                                     keys: R S D T t Z orphan N < L s l + Zl
+    Sandbox.RECIPES                  ordered {key: Recipe(key, name, stat_shown, description, processes,
+                                     snippet, branches)}; keys: R S D T t Z orphan N < L s l + Zl (a STAT each),
+                                     then the tutorial's lessons (recipes.LESSON_KEYS): cow exits wait zombies
+                                     nozombie first forkfail exec cores init-orphan; snippet: the tutorial-style
+                                     code a demo acts out, branches: the lines each role runs
     Sandbox.check(key) -> str|None  why a recipe cannot work here, without starting anything (None: may work)
     sb.start()                       start the supervisor now; spawn() does it lazily on first use.
                                      Call it (or the first spawn) from the main thread.
     sb.spawn(key) -> Demo            the demo's main process, once in place; raises SandboxRefused("one line")
     sb.demos() -> list[Demo]         live demo processes (parents and helpers included), no blocking
-    sb.reap(pid, start_ticks=None)         the zombie's parent calls os.wait() (pid: the zombie or its parent)
+    sb.reap(pid, start_ticks=None)         the zombie's parent calls os.wait() (pid: the zombie or its parent;
+                                           Z and zombies demos: the latter's parent waits in a loop)
     sb.parent_exit(pid, start_ticks=None)  the zombie's parent exits; the supervisor adopts and reaps the zombie
     sb.stop(pid, start_ticks=None) / sb.cont(...) / sb.kill(...)   SIGSTOP / SIGCONT / SIGKILL to one demo
     sb.kill_all()                    SIGKILL every demo, reap them all; the supervisor stays
@@ -23,10 +27,12 @@ API
     Demo(pid, start_ticks, recipe, role, stat_shown, description, parent_pid, group, main)
         .identity, .name, .current_stat() (STAT now, as ps composes it; None once that identity is gone)
         role: "demo" (one-process demo), "parent", "child", "orphan"
-    SandboxEvent(kind, text, pid, demo, time), delivered to on_event from a background reader thread
+    SandboxEvent(kind, story, pid, demo, time), delivered to on_event from a background reader thread
         (forward it with a thread-safe post_message):
-        "narration" text for the log · "added"/"removed" the demo list changed (demo set) ·
-        "started" the supervisor is up (pid) · "exited" it is gone (text set only when it died abnormally)
+        "story" a typed event for the narration (fork returned, exit called, wait returned, signal sent, adopted,
+        a safety net acted...: procwatch.sandbox.protocol.STORY, no prose; words.sandbox_line says it) ·
+        "added"/"removed" the demo list changed (demo set) · "started" the supervisor is up (pid) ·
+        "exited" it is gone (story: SupervisorDied, only when it died abnormally)
     SandboxRefused(SandboxError): the message is one line, ready for the status bar.
 
 Every method returns within milliseconds (the supervisor answers over a pipe); pid-taking methods accept the
@@ -48,6 +54,10 @@ procwatch <--(stdout: JSON lines)-- supervisor <--(report pipe: JSON lines)-- de
 - The supervisor signals only processes in its registry, checking the identity (pid + start time from
   /proc/PID/stat field 22) and sending through a pidfd, so a reused pid is never hit.
 - A cap on live demo processes (max_demos), with a clear refusal.
+- The init-orphan demo leaves the supervisor's subtree on purpose: the supervisor clears its subreaper flag while
+  the demo's middle process exits (a few ms), keeps the orphan's pid + start time and a pidfd, and kills it at
+  cleanup; the orphan also watches a lifeline pipe that only the supervisor writes, so it ends with the
+  supervisor however the supervisor ends, and it has its own timer.
 """
 
 from procwatch.sandbox.client import Demo, Sandbox, SandboxError, SandboxEvent, SandboxRefused

@@ -71,12 +71,13 @@ class Demo:
 
 @dataclass(frozen=True)
 class SandboxEvent:
-    """kind: "narration" (text for the log), "added"/"removed" (demo list changed; `demo` set),
-    "started" (supervisor up; pid), "exited" (supervisor gone; text set only when it died abnormally).
-    Log every event with a non-empty text."""
+    """kind: "story" (`story` set: a typed event for the narration, procwatch.sandbox.protocol.STORY; words come
+    from procwatch.engine.words.sandbox_line), "added"/"removed" (demo list changed; `demo` set), "started"
+    (supervisor up; pid), "exited" (supervisor gone; `story` set, a SupervisorDied, only when it died abnormally).
+    Narrate every event with a story."""
 
     kind: str
-    text: str = ""
+    story: wire.Story | None = None
     pid: int | None = None
     demo: Demo | None = None
     time: float = field(default_factory=time.time)
@@ -310,8 +311,8 @@ class Sandbox:
                     self._hello = msg
                     self._cond.notify_all()
                 self._emit(SandboxEvent("started", pid=msg.pid))
-            elif isinstance(msg, wire.Narrate):
-                self._emit(SandboxEvent("narration", msg.text, msg.pid))
+            elif isinstance(msg, wire.STORY_TYPES):
+                self._emit(SandboxEvent("story", msg))
             elif isinstance(msg, wire.Added):
                 demo = Demo._from_record(msg.demo)
                 with self._cond:
@@ -342,9 +343,5 @@ class Sandbox:
             self._cond.notify_all()
         for demo in gone:
             self._emit(SandboxEvent("removed", pid=demo.pid, demo=demo))
-        text = ""
-        if self._bye is None:
-            how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
-            text = (f"the sandbox supervisor {pid} died ({how}); its demos die with it (each has a death signal "
-                    f"and a self-destruct timer)")
-        self._emit(SandboxEvent("exited", text, pid))
+        died = wire.SupervisorDied(pid, status) if self._bye is None else None
+        self._emit(SandboxEvent("exited", died, pid))

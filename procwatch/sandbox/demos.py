@@ -1,8 +1,8 @@
 """The code each demo runs. Called in a process the supervisor just forked; every path ends in os._exit.
 
-A demo reports to the supervisor with one line per message (procwatch.sandbox.protocol: say, ready, refused,
-gone) written to the shared report pipe in a single write of at most PIPE_BUF bytes, so that the lines of several
-demos never interleave. Start times are /proc/PID/stat field 22, read through procwatch.engine.procfs.
+A demo reports to the supervisor with one line per message (procwatch.sandbox.protocol: story events, ready,
+refused, gone) written to the shared report pipe in a single write of at most PIPE_BUF bytes, so that the lines
+of several demos never interleave. Start times are /proc/PID/stat field 22, read through procwatch.engine.procfs.
 Safety inside every demo process: PR_SET_PDEATHSIG(SIGKILL) (checked against the expected parent, so a parent
 that died before the prctl is noticed), alarm(ttl) as a self-destruct timer, and RLIMIT_CPU for the busy loop.
 """
@@ -21,7 +21,7 @@ import threading
 import time
 from typing import NoReturn
 
-from procwatch.engine import procfs, words
+from procwatch.engine import procfs
 from procwatch.sandbox import linux as _sys
 from procwatch.sandbox import protocol as wire
 from procwatch.sandbox.recipes import NICE_HIGH, R_CPU_SECONDS, RECIPES
@@ -34,13 +34,15 @@ _RESET = [signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.S
 class Ctx:
     """What a demo knows: its group id, the report pipe, the supervisor's pid and its deadline."""
 
-    def __init__(self, key: str, group: int, report_fd: int, supervisor: int, deadline: float, devnull: int):
+    def __init__(self, key: str, group: int, report_fd: int, supervisor: int, deadline: float, devnull: int,
+                 lifeline: int = -1):
         self.key = key
         self.group = group
         self.report_fd = report_fd
         self.supervisor = supervisor
         self.deadline = deadline
         self.devnull = devnull
+        self.lifeline = lifeline  # read end of a pipe only the supervisor writes: EOF when it is gone
 
     def ttl(self) -> int:
         return max(1, int(self.deadline - time.time()) + 1)
@@ -52,8 +54,9 @@ class Ctx:
         except OSError:
             os._exit(1)  # the supervisor is gone: nobody to report to
 
-    def say(self, text: str) -> None:
-        self.send(wire.Say(self.group, os.getpid(), text))
+    def tell(self, story: wire.Story) -> None:
+        """A story event for the narration: values, never sentences."""
+        self.send(story)
 
     def refuse(self, reason: str) -> NoReturn:
         self.send(wire.Refused(self.group, reason))
@@ -101,7 +104,9 @@ def run(ctx: Ctx) -> None:
         for fd in (0, 1):
             os.dup2(ctx.devnull, fd)
         enter(ctx, ctx.supervisor, f"demo-{ctx.key}")
-        RUNNERS[ctx.key](ctx)
+        from procwatch.sandbox import tutorial  # already imported by the supervisor: costs nothing here
+
+        (RUNNERS.get(ctx.key) or tutorial.RUNNERS[ctx.key])(ctx)
         status = 0
     except BaseException as exc:  # a demo must never unwind into the supervisor's code
         with contextlib.suppress(BaseException):
@@ -113,43 +118,42 @@ def run(ctx: Ctx) -> None:
 # ------------------------------------------------------------------------------------------------ recipes
 
 
-def _single(ctx: Ctx, extra_say: str | None = None) -> wire.ProcRecord:
+def _single(ctx: Ctx, value: int | None = None) -> wire.ProcRecord:
     r = RECIPES[ctx.key]
     rec = ctx.record("demo", r.stat_shown, r.description)
-    ctx.say(f"demo {rec.pid} started: getpid() = {rec.pid}, getppid() = {os.getppid()} "
-            f"(the sandbox supervisor)" + (f"; {extra_say}" if extra_say else ""))
+    ctx.tell(wire.DemoStarted(ctx.key, rec.pid, os.getppid(), value))
     return rec
 
 
 def demo_R(ctx: Ctx) -> None:
     budget = min(R_CPU_SECONDS, ctx.ttl())
     resource.setrlimit(resource.RLIMIT_CPU, (budget, budget + 2))
-    ctx.ready(_single(ctx, f"it loops without sleeping for at most {budget} s of CPU time"))
+    ctx.ready(_single(ctx, budget))
     deadline = time.monotonic() + budget
     n = 0
     while True:
         n += 1
         if n % 100000 == 0 and time.monotonic() > deadline:
             break
-    ctx.say(f"busy demo {os.getpid()} used up its CPU budget and called os._exit(0)")
+    ctx.tell(wire.ExitCalled(os.getpid(), "os._exit", 0, "cpu_budget"))
 
 
 def demo_S(ctx: Ctx) -> None:
-    ctx.ready(_single(ctx, "it calls time.sleep()"))
+    ctx.ready(_single(ctx))
     sleep_forever()
 
 
 def demo_T(ctx: Ctx) -> None:
     ctx.ready(_single(ctx))
-    ctx.say(f"{os.getpid()} sends itself SIGSTOP: stopped (T) until someone sends SIGCONT")
+    ctx.tell(wire.SignalSent(os.getpid(), os.getpid(), "SIGSTOP"))
     os.kill(os.getpid(), signal.SIGSTOP)
-    ctx.say(f"{os.getpid()} got SIGCONT and runs again; now it sleeps (S)")
+    ctx.tell(wire.Continued(os.getpid()))
     sleep_forever()
 
 
 def demo_N(ctx: Ctx) -> None:
     new = os.nice(5)
-    ctx.ready(_single(ctx, f"os.nice(5) set its nice value to {new}: lower priority"))
+    ctx.ready(_single(ctx, new))
     sleep_forever()
 
 
@@ -160,7 +164,7 @@ def demo_high(ctx: Ctx) -> None:
         soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
         ctx.refuse(f"raising priority (nice {NICE_HIGH}) needs CAP_SYS_NICE or RLIMIT_NICE >= {20 - NICE_HIGH}; "
                    f"here RLIMIT_NICE is {soft}: os.nice({NICE_HIGH}) failed with EPERM")
-    ctx.ready(_single(ctx, f"os.nice({NICE_HIGH}) set its nice value to {new}: higher priority"))
+    ctx.ready(_single(ctx, new))
     sleep_forever()
 
 
@@ -175,14 +179,14 @@ def demo_L(ctx: Ctx) -> None:
         soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
         ctx.refuse(f"locking memory needs RLIMIT_MEMLOCK of at least one page or CAP_IPC_LOCK; here RLIMIT_MEMLOCK "
                    f"is {soft} bytes: mlock() failed with {os.strerror(exc.errno or 0)}")
-    ctx.ready(_single(ctx, f"mlock() locked one page ({page // 1024} kB) in RAM"))
+    ctx.ready(_single(ctx, page // 1024))
     sleep_forever()
 
 
 def demo_s(ctx: Ctx) -> None:
     os.setsid()
     sid = os.getsid(0)
-    ctx.ready(_single(ctx, f"setsid() returned {sid}: it leads its own session (session id = its pid)"))
+    ctx.ready(_single(ctx, sid))
     sleep_forever()
 
 
@@ -202,16 +206,15 @@ def _start_threads(n: int) -> None:
 
 def demo_l(ctx: Ctx) -> None:
     _start_threads(2)
-    ctx.ready(_single(ctx, f"it started 2 threads: {threading.active_count()} threads share one process"))
+    ctx.ready(_single(ctx, threading.active_count()))
     sleep_forever()
 
 
 def demo_Zl(ctx: Ctx) -> None:
     _start_threads(2)
     me = os.getpid()
-    ctx.ready(_single(ctx, "it started 2 threads"))
-    ctx.say(f"the main thread of {me} calls pthread_exit(): ps shows Z for it, yet 2 threads still run (Zl): "
-            f"the process is not dead and no wait() is due")
+    ctx.ready(_single(ctx))
+    ctx.tell(wire.MainThreadExit(me, 2))
     try:
         _sys.pthread_exit()
     finally:
@@ -244,9 +247,9 @@ def _helper_loop(ctx: Ctx, child: int, on_usr1=None, on_usr2=None, reap: bool = 
                     if on_stop:
                         on_stop(status)
                     break
-                ctx.say(f"parent {me}: wait() reaped {pid}: {words.wait_status_long(status)}")
+                ctx.tell(wire.WaitReturned(me, pid, status))
                 ctx.gone(pid, status)
-                ctx.say(f"parent {me} has no child left and calls os._exit(0)")
+                ctx.tell(wire.ExitCalled(me, "os._exit", 0, "no_child_left"))
                 os._exit(0)
 
 
@@ -264,17 +267,17 @@ def demo_Z(ctx: Ctx) -> None:
     pid = _fork_child(ctx, "demo-Z-child")
     if pid == 0:
         child = os.getpid()
-        ctx.say(f"fork() returned 0 in the child: getpid() = {child}, getppid() = {os.getppid()}")
-        ctx.say(f"child {child} called os._exit(3)")
+        ctx.tell(wire.ForkReturned("child", 0, child, os.getppid()))
+        ctx.tell(wire.ExitCalled(child, "os._exit", 3))
         os._exit(3)
     start = procfs.start_ticks(pid)
-    ctx.say(f"fork() returned {pid} in the parent {me} and 0 in the child")
+    ctx.tell(wire.ForkReturned("parent", pid, me, os.getppid()))
     deadline = time.monotonic() + 3
     while _state_of(pid) != b"Z":
         if time.monotonic() > deadline:
             ctx.refuse(f"child {pid} did not exit in time")
         time.sleep(0.002)
-    ctx.say(f"the parent did not call wait(): {pid} is a zombie (Z); its exit status 3 waits in the process table")
+    ctx.tell(wire.ZombieLeft(pid, me, 3))
     parent_rec = ctx.record("parent", "S",
                             f"the parent of zombie {pid}: it sleeps and never calls wait() unless asked")
     zombie = wire.ProcRecord(pid, start, "child", "Z", RECIPES["Z"].description, me)
@@ -285,17 +288,14 @@ def demo_Z(ctx: Ctx) -> None:
         nonlocal reaped
         if reaped:
             return
-        ctx.say(f"parent {me} calls os.wait()")
+        ctx.tell(wire.WaitCalled(me))
         got, status = os.wait()
         reaped = True
-        ctx.say(f"wait() reaped {got}: {words.wait_status_long(status)}; the zombie is gone from the process table")
+        ctx.tell(wire.WaitReturned(me, got, status))
         ctx.gone(got, status)
 
     def do_exit() -> None:
-        if reaped:
-            ctx.say(f"parent {me} calls os._exit(0)")
-        else:
-            ctx.say(f"parent {me} calls os._exit(0) without calling wait(): zombie {pid} loses its parent")
+        ctx.tell(wire.ExitCalled(me, "os._exit", 0, "after_wait" if reaped else "zombie_left", pid))
         os._exit(0)
 
     _helper_loop(ctx, pid, on_usr1=do_wait, on_usr2=do_exit, reap=False)
@@ -312,7 +312,7 @@ def demo_orphan(ctx: Ctx) -> None:
     if pid == 0:
         os.close(said_r)
         child = os.getpid()
-        ctx.say(f"fork() returned 0 in the child: getpid() = {child}, getppid() = {os.getppid()}")
+        ctx.tell(wire.ForkReturned("child", 0, child, os.getppid()))
         os.close(said_w)
         deadline = time.monotonic() + 3 + ORPHAN_PARENT_SECONDS
         while os.getppid() == me:
@@ -321,19 +321,17 @@ def demo_orphan(ctx: Ctx) -> None:
             time.sleep(0.002)
         adopter = os.getppid()
         _sys.set_death_signal(signal.SIGKILL, ctx.supervisor)
-        who = (f"the sandbox supervisor {adopter} (a child subreaper)" if adopter == ctx.supervisor
-               else f"process {adopter}")
-        ctx.say(f"parent {me} exited: {child} is an orphan, adopted by {who}; getppid() now returns {adopter}")
+        ctx.tell(wire.Adopted(child, me, adopter, "supervisor" if adopter == ctx.supervisor else _adopter_kind(adopter)))
         rec = ctx.record("orphan", "S", RECIPES["orphan"].description + f" Its first parent was {me}.")
         ctx.ready(rec)
         sleep_forever()
     os.close(said_w)
-    ctx.say(f"fork() returned {pid} in the parent {me} and 0 in the child")
+    ctx.tell(wire.ForkReturned("parent", pid, me, os.getppid()))
     os.read(said_r, 1)  # EOF once the child has spoken (or died)
     # Linger so that a sweep sees the family before the parent leaves: re-parenting is then *observed*.
-    ctx.say(f"parent {me} will exit in {ORPHAN_PARENT_SECONDS:g} s, before its child {pid} ends: watch the child move")
+    ctx.tell(wire.ParentLingers(me, pid, ORPHAN_PARENT_SECONDS))
     time.sleep(ORPHAN_PARENT_SECONDS)
-    ctx.say(f"parent {me} calls os._exit(0) before its child {pid} ends")
+    ctx.tell(wire.ExitCalled(me, "os._exit", 0, "before_child", pid))
     os._exit(0)
 
 
@@ -347,26 +345,23 @@ def demo_t(ctx: Ctx) -> None:
         except OSError as exc:
             ctx.refuse(f"ptrace is not permitted here (PTRACE_TRACEME failed: {os.strerror(exc.errno or 0)}); "
                        f"Yama ptrace_scope or a seccomp policy forbids it")
-        ctx.say(f"child {os.getpid()} called ptrace(PTRACE_TRACEME): its parent {me} is now its tracer; "
-                f"it sends itself SIGSTOP")
+        ctx.tell(wire.Traced(os.getpid(), me))
         os.kill(os.getpid(), signal.SIGSTOP)
         sleep_forever()
-    ctx.say(f"fork() returned {pid} in the parent {me} and 0 in the child")
+    ctx.tell(wire.ForkReturned("parent", pid, me, os.getppid()))
     try:
         _, status = os.waitpid(pid, os.WUNTRACED)
     except ChildProcessError:
         os._exit(1)
     if not os.WIFSTOPPED(status):
         os._exit(1)  # the child reported why (refused)
-    ctx.say(f"tracer {me}: waitpid() saw {pid} stop ({signal.Signals(os.WSTOPSIG(status)).name}); it does not "
-            f"resume it, so {pid} stays traced (t)")
+    ctx.tell(wire.TracedStop(me, pid, signal.Signals(os.WSTOPSIG(status)).name, True))
     traced = ctx.record("child", "t", RECIPES["t"].description, pid)
     tracer = ctx.record("parent", "S", f"the tracer of {pid}: it keeps its child stopped, as a debugger would")
     ctx.ready(traced, tracer)
 
     def stopped(status: int) -> None:
-        ctx.say(f"tracer {me}: {pid} got {signal.Signals(os.WSTOPSIG(status)).name} while traced; "
-                f"the tracer decides, and keeps it stopped")
+        ctx.tell(wire.TracedStop(me, pid, signal.Signals(os.WSTOPSIG(status)).name, False))
 
     _helper_loop(ctx, pid, on_stop=stopped)
 
@@ -377,22 +372,27 @@ def demo_D(ctx: Ctx) -> None:
         ctx.refuse("the D demo needs a single-threaded process (a vfork-style clone in a threaded one deadlocks)")
     if _sys.machine() not in _sys.SYSCALLS:
         ctx.refuse(f"the D demo supports only x86_64 and aarch64 (this is {_sys.machine()})")
-    ctx.say(f"{me} calls clone(CLONE_VFORK) without CLONE_VM: it waits uninterruptibly (D) until its child exits")
+    ctx.tell(wire.VforkWait(me))
     pid = _sys.raw_vfork_clone()
     if pid == 0:
         child = os.getpid()
         enter(ctx, me, "demo-D-child")
-        ctx.say(f"clone() returned 0 in the child: getpid() = {child}, getppid() = {os.getppid()}; "
-                f"the child sleeps, so its parent stays in D")
+        ctx.tell(wire.ForkReturned("child", 0, child, os.getppid(), "clone"))
         parent = ctx.record("demo", "D", RECIPES["D"].description, me)
         kid = ctx.record("child", "S", f"the child of {me}: while it lives, its parent waits in D")
         ctx.ready(parent, kid)
         sleep_forever()
     got, status = os.waitpid(pid, 0)
-    ctx.say(f"clone() returned {pid} in the parent {me} once the child ended; wait() reaped {got}: "
-            f"{words.wait_status_long(status)}; {me} leaves D and calls os._exit(0)")
+    ctx.tell(wire.ForkReturned("parent", pid, me, os.getppid(), "clone"))
+    ctx.tell(wire.WaitReturned(me, got, status))
     ctx.gone(got, status)
+    ctx.tell(wire.ExitCalled(me, "os._exit", 0, "after_wait"))
     os._exit(0)
+
+
+def _adopter_kind(pid: int) -> str:
+    """init (PID 1 of this namespace) or a child subreaper (no /proc field says so: any other adopter is one)."""
+    return "init" if pid == 1 else "subreaper"
 
 
 def _state_of(pid: int) -> bytes | None:
@@ -423,14 +423,13 @@ def demo_fg(ctx: Ctx) -> None:
             if slave > 2:
                 os.close(slave)
         child = os.getpid()
-        ctx.say(f"child {child} called login_tty(): it leads session {child}, {tty} is its controlling terminal, "
-                f"and its process group is the terminal's foreground group (+)")
+        ctx.tell(wire.LoginTty(child, tty))
         fg = ctx.record("child", "Ss+", RECIPES["+"].description)
         holder = ctx.record("parent", "S", f"holds the master side of {tty}, as a terminal emulator does", me)
         ctx.ready(fg, holder)
         sleep_forever()
     os.close(slave)
-    ctx.say(f"fork() returned {pid} in the parent {me}, which keeps the pty master")
+    ctx.tell(wire.ForkReturned("parent", pid, me, os.getppid()))
     _helper_loop(ctx, pid)
 
 

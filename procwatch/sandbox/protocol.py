@@ -14,20 +14,26 @@ the JSON keys, and its family's tag key (OPS, EVENTS, REPORTS) says which messag
       {"op": "kill_all"} · {"op": "close"}
   replies, no tag: {"reply": n|null, "ok": bool, "demo": demo record|null, "error": s|null}
   events, tag "event"
-      {"event": "hello", "pid": p, "start": t} · {"event": "narrate", "text": s, "pid": p|null}
+      {"event": "hello", "pid": p, "start": t}
       {"event": "added", "demo": demo record} · {"event": "removed", "pid": p, "start": t}
       {"event": "bye", "reason": s}
   reports, tag "t" (g: the spawn's group number)
-      {"t": "say", "g": g, "pid": p, "text": s}        narration, in a demo's own words
       {"t": "ready", "g": g, "main": p, "procs": [process record, ...]}   the demo is in place
       {"t": "refused", "g": g, "reason": s}             not permitted here (one line)
       {"t": "gone", "g": g, "pid": p, "status": n}      a demo parent reaped its own child
+      {"t": "let_orphan_go", "g": g, "middle": p, "orphan": p}   clear the subreaper flag while middle exits
+  story events, tag "story": what a demo or the supervisor just did, as typed values, never sentences
+      {"story": "ForkReturned", "side": "parent"|"child", "returned": n, "getpid": p, "getppid": p, "call": s}
+      {"story": "ExitCalled", "pid": p, "call": "os._exit"|"sys.exit", "arg": ...} · {"story": "WaitReturned", ...}
+      ... one kind per class in STORY below (the tag is the class name). Demos write them to the report pipe;
+      the supervisor writes its own and forwards the demos' to procwatch unchanged. Words are made at the edge
+      (procwatch.engine.words.sandbox_line), one phrase per kind.
   process record = {"pid", "start", "role", "stat", "desc", "parent"}
   demo record    = {"pid", "start", "recipe", "role", "stat", "desc", "parent", "group", "main"}
   start is always /proc/PID/stat field 22 (clock ticks after boot): with the pid, a process's identity.
 
 A line is at most MAX_LINE bytes, newline included: PIPE_BUF, so the report lines several demos write to one pipe
-never interleave. Free text (narration, reasons, errors) is clipped to MAX_TEXT characters, so that every message
+never interleave. Free text (reasons, errors, a child's output) is clipped to MAX_TEXT characters, so that every message
 fits. Standard library only: demos are forked from the supervisor and use it too.
 """
 
@@ -128,6 +134,313 @@ OPS: dict[str, type[Command]] = {"spawn": Spawn, "signal": SendSignal, "reap": R
                                  "kill_all": KillAll, "close": Close}
 
 
+# ---------------------------------------------------------------- story events: what just happened, as values
+# Written by demos (to the report pipe) and by the supervisor; forwarded to procwatch as they are. No prose:
+# procwatch.engine.words.sandbox_line makes one line of each, keyed by the class name.
+
+
+class SupervisorStarted(NamedTuple):
+    pid: int
+
+
+class SupervisorStopping(NamedTuple):
+    """reason: "pipe" (procwatch went away), "close", "signal" (detail: its name), "lifetime" (detail: seconds),
+    "early" (procwatch was gone before it started), "stdout" (procwatch closed the pipe), "error" (detail)."""
+
+    pid: int
+    reason: str
+    detail: str = ""
+
+
+class SupervisorDied(NamedTuple):
+    """Made by procwatch's side when the supervisor ended without saying bye (a safety net acts: each demo's death
+    signal and timer). status: as Popen.returncode (negative: killed by that signal)."""
+
+    pid: int
+    status: int
+
+
+class DemoStarted(NamedTuple):
+    """A one-process demo is in place. value: the recipe's number (R: CPU seconds, N/<: the new nice value,
+    L: kB locked, s: the session id, l: threads), or None."""
+
+    recipe: str
+    pid: int
+    getppid: int
+    value: int | None = None
+
+
+class ForkReturned(NamedTuple):
+    """fork() (or the raw clone, call "clone") returned `returned` in the process `getpid` (side "parent" or
+    "child"), whose parent is `getppid`."""
+
+    side: str
+    returned: int
+    getpid: int
+    getppid: int
+    call: str = "fork"
+
+
+class ForkFailed(NamedTuple):
+    """os.fork() raised: error is the exception's class (BlockingIOError), errno its name (EAGAIN)."""
+
+    pid: int
+    error: str
+    errno: str
+    limit: int  # RLIMIT_NPROC (soft) at that moment
+    user_procs: int  # processes of that user (uid) at that moment
+    uid: int
+
+
+class ExitCalled(NamedTuple):
+    """call: "os._exit" or "sys.exit"; arg: what it was given (None for sys.exit()). why: "" or "cpu_budget",
+    "no_child_left", "zombie_left" (other: the zombie), "before_child" (other: the child), "after_wait"."""
+
+    pid: int
+    call: str
+    arg: int | str | None
+    why: str = ""
+    other: int | None = None
+
+
+class ExitCaught(NamedTuple):
+    """A process caught SystemExit (sys.exit(arg)) and lives on."""
+
+    pid: int
+    arg: int | str | None
+
+
+class OutputRead(NamedTuple):
+    """What a parent read from its child's stdout or stderr pipe after the child ended (text: "" if nothing)."""
+
+    reader: int
+    pid: int
+    stream: str
+    text: str
+
+
+class WaitCalled(NamedTuple):
+    pid: int
+    call: str = "os.wait"
+
+
+class WaitReturned(NamedTuple):
+    """A wait returned (pid, status) in `waiter`. call: "wait" (narrated as a reap), "os.wait" or "os.waitpid"
+    (narrated as the tuple the tutorial prints); by: who waited ("parent", "tracer", "handler" (SIGCHLD))."""
+
+    waiter: int
+    pid: int
+    status: int
+    call: str = "wait"
+    by: str = "parent"
+
+
+class WaitFailed(NamedTuple):
+    """os.wait() raised ChildProcessError: nothing to wait for (errno "ECHILD"); why: "sig_ign", "none_left"."""
+
+    pid: int
+    errno: str
+    why: str = ""
+
+
+class ZombieLeft(NamedTuple):
+    pid: int
+    parent: int
+    exit_code: int
+
+
+class ZombieCost(NamedTuple):
+    """Many zombies under one parent, and what they hold: PIDs in use against pid_max, the user's processes
+    against RLIMIT_NPROC (-1: unlimited)."""
+
+    parent: int
+    zombies: int
+    pids_in_use: int
+    pid_max: int
+    user_procs: int
+    nproc_limit: int
+
+
+class SignalSent(NamedTuple):
+    """sender == target: the process signalled itself. zombie: the target was a zombie (nothing happens)."""
+
+    sender: int
+    target: int
+    signal: str
+    recipe: str = ""
+    zombie: bool = False
+
+
+class Continued(NamedTuple):
+    pid: int
+
+
+class Adopted(NamedTuple):
+    """getppid() changed: `old_parent` exited. by: "supervisor" (the sandbox's subreaper), "init" (PID 1 of the
+    namespace) or "subreaper" (another child subreaper above procwatch)."""
+
+    pid: int
+    old_parent: int
+    adopter: int
+    by: str
+
+
+class ParentLingers(NamedTuple):
+    pid: int
+    child: int
+    seconds: float
+
+
+class HandlerSet(NamedTuple):
+    """A parent set SIGCHLD's disposition: how "handler" (waitpid(-1, WNOHANG) in a loop) or "ignore" (SIG_IGN)."""
+
+    pid: int
+    how: str
+
+
+class DoubleFork(NamedTuple):
+    """The middle process of a double fork exits at once; its child (`grandchild`) is orphaned."""
+
+    middle: int
+    grandchild: int
+
+
+class MainThreadExit(NamedTuple):
+    pid: int
+    threads: int
+
+
+class Traced(NamedTuple):
+    pid: int
+    tracer: int
+
+
+class TracedStop(NamedTuple):
+    """The tracer saw its child stop (first: the stop it asked for; later ones: signals it keeps from it)."""
+
+    tracer: int
+    pid: int
+    signal: str
+    first: bool
+
+
+class VforkWait(NamedTuple):
+    pid: int
+
+
+class LoginTty(NamedTuple):
+    pid: int
+    tty: str
+
+
+class VariableSeen(NamedTuple):
+    """A process read its variable `name` at `address` (virtual, in its own address space) and found `value`."""
+
+    pid: int
+    name: str
+    address: int
+    value: int
+
+
+class MemoryShared(NamedTuple):
+    """/proc/PID/smaps_rollup of a forked child: kB still shared with its parent, kB copied (private) for it;
+    moment: "before" or "after" it wrote to `written_kb` kB of inherited memory."""
+
+    pid: int
+    moment: str
+    shared_kb: int
+    private_kb: int
+    written_kb: int
+
+
+class RanFirst(NamedTuple):
+    """After fork number `n`, each side stamped CLOCK_MONOTONIC (ns) right after fork() returned."""
+
+    parent: int
+    child: int
+    n: int
+    parent_ns: int
+    child_ns: int
+
+
+class Busy(NamedTuple):
+    """`processes` busy children now run on `cpus` CPUs (phase 1: as many as CPUs; phase 2: more)."""
+
+    parent: int
+    processes: int
+    cpus: int
+
+
+class CpuShare(NamedTuple):
+    """From /proc/PID/schedstat over `seconds`: ns on a CPU and ns waiting in the run queue; cpu: the last one."""
+
+    pid: int
+    cpu: int
+    on_cpu_ns: int
+    waiting_ns: int
+    seconds: float
+
+
+class Exec(NamedTuple):
+    """`pid` replaced its program by `program` (same pid, new name)."""
+
+    pid: int
+    old_name: str
+    program: str
+
+
+class SubreaperFlag(NamedTuple):
+    """The supervisor set (on) or cleared (off) PR_SET_CHILD_SUBREAPER, so that one demo's orphan goes above it."""
+
+    pid: int
+    on: bool
+    demo: int
+
+
+class KilledAll(NamedTuple):
+    """done False: kill all begins; True: the supervisor reaped them all."""
+
+    processes: int
+    done: bool
+
+
+class SupervisorReaped(NamedTuple):
+    """The supervisor's wait() returned. role: the process's role ("root": its own exited child without a record,
+    "parent", "demo", ...); adopted_from: its first parent when the supervisor had adopted it (a subreaper)."""
+
+    reaper: int
+    pid: int
+    status: int
+    role: str
+    recipe: str = ""
+    adopted_from: int | None = None
+    was_zombie: bool = False
+
+
+class SafetyNet(NamedTuple):
+    """A safety net acted: "pdeathsig" (a demo died with its parent: its death signal), "timer" (its
+    self-destruct alarm fired). The subreaper's own net is SupervisorReaped with adopted_from; the supervisor's
+    death is SupervisorDied."""
+
+    net: str
+    pid: int
+    parent: int | None = None
+
+
+Story = (SupervisorStarted | SupervisorStopping | SupervisorDied | DemoStarted | ForkReturned | ForkFailed
+         | ExitCalled | ExitCaught | OutputRead | WaitCalled | WaitReturned | WaitFailed | ZombieLeft | ZombieCost
+         | SignalSent | Continued | Adopted | ParentLingers | HandlerSet | DoubleFork | MainThreadExit | Traced
+         | TracedStop | VforkWait | LoginTty | VariableSeen | MemoryShared | RanFirst | Busy | CpuShare | Exec
+         | SubreaperFlag | KilledAll | SupervisorReaped | SafetyNet)
+STORY: dict[str, type[Story]] = {cls.__name__: cls for cls in (
+    SupervisorStarted, SupervisorStopping, SupervisorDied, DemoStarted, ForkReturned, ForkFailed, ExitCalled,
+    ExitCaught, OutputRead, WaitCalled, WaitReturned, WaitFailed, ZombieLeft, ZombieCost, SignalSent, Continued,
+    Adopted, ParentLingers, HandlerSet, DoubleFork, MainThreadExit, Traced, TracedStop, VforkWait, LoginTty,
+    VariableSeen, MemoryShared, RanFirst, Busy, CpuShare, Exec, SubreaperFlag, KilledAll, SupervisorReaped,
+    SafetyNet)}
+STORY_TYPES = tuple(STORY.values())  # for isinstance
+
+
 # ---------------------------------------------------------------- replies and events: supervisor -> procwatch
 
 
@@ -145,11 +458,6 @@ class Hello(NamedTuple):
     start: int | None
 
 
-class Narrate(NamedTuple):
-    text: str
-    pid: int | None = None
-
-
 class Added(NamedTuple):
     demo: DemoRecord
 
@@ -165,19 +473,12 @@ class Bye(NamedTuple):
     reason: str
 
 
-Event = Hello | Narrate | Added | Removed | Bye
-EVENTS: dict[str, type[Event]] = {"hello": Hello, "narrate": Narrate, "added": Added, "removed": Removed,
-                                  "bye": Bye}
-ToProcwatch = Reply | Event
+Event = Hello | Added | Removed | Bye
+EVENTS: dict[str, type[Event]] = {"hello": Hello, "added": Added, "removed": Removed, "bye": Bye}
+ToProcwatch = Reply | Event | Story
 
 
 # ---------------------------------------------------------------- reports: demos -> supervisor
-
-
-class Say(NamedTuple):
-    g: int
-    pid: int
-    text: str
 
 
 class Ready(NamedTuple):
@@ -197,18 +498,30 @@ class Gone(NamedTuple):
     status: int  # as wait() returned it
 
 
-Report = Say | Ready | Refused | Gone
-REPORTS: dict[str, type[Report]] = {"say": Say, "ready": Ready, "refused": Refused, "gone": Gone}
+class LetOrphanGo(NamedTuple):
+    """The init-orphan demo's middle process is about to exit: the supervisor clears its subreaper flag, tells
+    `middle` to exit (SIGUSR1), and sets the flag again once `orphan` was adopted elsewhere."""
 
-COMMAND_TAG, EVENT_TAG, REPORT_TAG = "op", "event", "t"
+    g: int
+    middle: int
+    orphan: int
+
+
+Report = Ready | Refused | Gone | LetOrphanGo | Story
+REPORTS: dict[str, type[Ready | Refused | Gone | LetOrphanGo]] = {
+    "ready": Ready, "refused": Refused, "gone": Gone, "let_orphan_go": LetOrphanGo}
+
+COMMAND_TAG, EVENT_TAG, REPORT_TAG, STORY_TAG = "op", "event", "t", "story"
 _TAG: dict[type, tuple[str, str]] = {
     **{cls: (COMMAND_TAG, kind) for kind, cls in OPS.items()},
     **{cls: (EVENT_TAG, kind) for kind, cls in EVENTS.items()},
     **{cls: (REPORT_TAG, kind) for kind, cls in REPORTS.items()},
+    **{cls: (STORY_TAG, kind) for kind, cls in STORY.items()},
 }
 _NESTED: dict[tuple[type, str], type] = {(Reply, "demo"): DemoRecord, (Added, "demo"): DemoRecord,
                                          (Ready, "procs"): ProcRecord}
-_TEXT: dict[type, str] = {Reply: "error", Narrate: "text", Bye: "reason", Say: "text", Refused: "reason"}
+_TEXT: dict[type, str] = {Reply: "error", Bye: "reason", Refused: "reason", OutputRead: "text",
+                          SupervisorStopping: "detail"}
 
 
 # ---------------------------------------------------------------- one line
@@ -302,15 +615,26 @@ def decode(line: bytes | str) -> ToProcwatch:
     obj = _object(line)
     if "reply" in obj:
         return _build(Reply, obj, "reply")
+    if STORY_TAG in obj:
+        return _story(obj)
     kind = obj.get(EVENT_TAG)
     if not isinstance(kind, str) or kind not in EVENTS:
         raise ProtocolError(f"unknown event {kind!r}")
     return _build(EVENTS[kind], obj, kind)
 
 
+def _story(obj: dict[str, Any]) -> Story:
+    kind = obj.get(STORY_TAG)
+    if not isinstance(kind, str) or kind not in STORY:
+        raise ProtocolError(f"unknown story event {kind!r}")
+    return _build(STORY[kind], obj, kind)
+
+
 def decode_report(line: bytes | str) -> Report:
     """A demo's report from one line of the report pipe. Raises ProtocolError."""
     obj = _object(line)
+    if STORY_TAG in obj:
+        return _story(obj)
     kind = obj.get(REPORT_TAG)
     if not isinstance(kind, str) or kind not in REPORTS:
         raise ProtocolError(f"unknown report {kind!r}")

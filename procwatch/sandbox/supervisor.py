@@ -27,12 +27,13 @@ import time
 from dataclasses import dataclass
 
 from procwatch.engine import procfs, words
-from procwatch.sandbox import demos
+from procwatch.sandbox import demos, tutorial  # noqa: F401 (tutorial: loaded once here, for every forked demo)
 from procwatch.sandbox import linux as _sys
 from procwatch.sandbox import protocol as wire
 from procwatch.sandbox.recipes import RECIPES, precheck
 
 SPAWN_TIMEOUT = 5.0  # the orphan demo alone takes 2 s on purpose
+ZOMBIE_RECIPES = ("Z", "zombies")  # demos whose parent can be asked to wait() (reap) or to exit (parent_exit)
 ACTION_SIGNALS = {"stop": signal.SIGSTOP, "cont": signal.SIGCONT, "kill": signal.SIGKILL}
 
 
@@ -60,10 +61,11 @@ class Supervisor:
         self.lifetime = lifetime
         self.max_demos = max_demos
         self.records: dict[int, wire.DemoRecord] = {}  # pid -> record, live demo processes
+        self.killed: set[int] = set()  # pids the supervisor itself sent SIGKILL (not a safety net's doing)
         self.groups: dict[int, Group] = {}
         self.next_group = 1
         self.quiet = False
-        self.stop_reason: str | None = None
+        self.stop_reason: tuple[str, str] | None = None  # (SupervisorStopping.reason, detail)
         self.inbuf = b""
         self.repbuf = b""
         self.devnull = os.open(os.devnull, os.O_RDWR)
@@ -80,6 +82,10 @@ class Supervisor:
             _sys.set_death_signal(signal.SIGKILL, parent)  # KILL: it also ends a stopped or traced supervisor
         signal.alarm(int(lifetime) + 5)  # backstop; the loop normally ends at the deadline first
         self.rep_r, self.rep_w = os.pipe2(os.O_CLOEXEC)
+        # The lifeline: demos keep the read end; only the supervisor holds the write end, so it reads EOF as soon
+        # as the supervisor is gone, however. It is what ends an orphan adopted outside the sandbox.
+        self.life_r, self.life_w = os.pipe2(os.O_CLOEXEC)
+        self.outside: dict[int, int] = {}  # pid -> pidfd of demos adopted outside our subtree (init-orphan)
         os.set_blocking(self.rep_r, False)
         os.set_blocking(0, False)
         self.sel = selectors.DefaultSelector()
@@ -96,39 +102,45 @@ class Supervisor:
                 n = os.write(1, data)
                 data = data[n:]
         except OSError:
-            self.stop_reason = self.stop_reason or "procwatch closed its end of the pipe"
+            self.stop("stdout")
 
     def reply(self, req: int | None, error: str | None = None, demo: wire.DemoRecord | None = None) -> None:
         self.emit(wire.Reply(req, error is None, demo, error))
 
-    def narrate(self, text: str, pid: int | None = None) -> None:
+    def tell(self, story: wire.Story) -> None:
+        """A story event for the narration (not while killing everything: that is told once)."""
         if not self.quiet:
-            self.emit(wire.Narrate(text, pid))
+            self.emit(story)
+
+    def stop(self, reason: str, detail: str = "") -> None:
+        """Ask the main loop to end (the first reason wins); it is told as SupervisorStopping."""
+        if self.stop_reason is None:
+            self.stop_reason = (reason, detail)
 
     def _on_stop_signal(self, signum, _frame) -> None:
-        name = signal.Signals(signum).name
         if signum == signal.SIGALRM:
-            self.stop_reason = self.stop_reason or "the sandbox reached its maximum lifetime"
+            self.stop("lifetime", f"{self.lifetime:g}")
         else:
-            self.stop_reason = self.stop_reason or f"the supervisor got {name}"
+            self.stop("signal", signal.Signals(signum).name)
 
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> None:
         self.emit(wire.Hello(self.pid, self.start))
-        self.narrate(f"sandbox supervisor {self.pid} started in its own session; it is a child subreaper, so it "
-                     f"adopts and reaps any orphaned demo", self.pid)
+        self.tell(wire.SupervisorStarted(self.pid))
         while self.stop_reason is None:
             timeout = self.deadline - time.time()
             for g in self.groups.values():
                 if g.req is not None:
                     timeout = min(timeout, g.deadline - time.monotonic() + 0.01)
             if timeout <= 0 and time.time() >= self.deadline:
-                self.stop_reason = f"the sandbox reached its maximum lifetime ({self.lifetime:g} s)"
+                self.stop("lifetime", f"{self.lifetime:g}")
                 break
             events = self.sel.select(max(0.0, min(timeout, 5.0)))
             for key, _ in events:
-                if key.data == "wake":
+                if isinstance(key.data, tuple):  # a demo outside our subtree ended (its pidfd is readable)
+                    self.drop(key.data[1])
+                elif key.data == "wake":
                     try:
                         while os.read(self.wake_r, 512):
                             pass
@@ -139,7 +151,7 @@ class Supervisor:
             self.expire_pending()
             if any(key.data == "cmd" for key, _ in events):
                 self.read_commands()
-        self.shutdown(self.stop_reason)
+        self.shutdown(self.stop_reason or ("error", "stopped"))
 
     def read_commands(self) -> None:
         try:
@@ -149,7 +161,7 @@ class Supervisor:
         except OSError:
             chunk = b""
         if not chunk:
-            self.stop_reason = self.stop_reason or "procwatch went away (its pipe closed)"
+            self.stop("pipe")
             return
         lines, self.inbuf = wire.split_lines(self.inbuf + chunk)
         for line in lines:
@@ -186,7 +198,7 @@ class Supervisor:
                 return
             if isinstance(cmd, wire.Close):
                 self.reply(req)
-                self.stop_reason = "procwatch closed the sandbox"
+                self.stop("close")
                 return
             if isinstance(cmd, wire.SendSignal):
                 self.signal_demo(cmd.action, cmd.pid, cmd.start)
@@ -213,13 +225,15 @@ class Supervisor:
                           f"{self.max_demos}): kill some first")
         group = self.next_group
         self.next_group += 1
-        ctx = demos.Ctx(key, group, self.rep_w, self.pid, self.deadline, self.devnull)
+        ctx = demos.Ctx(key, group, self.rep_w, self.pid, self.deadline, self.devnull, self.life_r)
         pid = os.fork()
         if pid == 0:
             try:
-                os.closerange(3, self.devnull)
-                os.closerange(self.devnull + 1, self.rep_w)
-                os.closerange(self.rep_w + 1, 1 << 16)
+                low = 3
+                for keep in sorted((self.devnull, self.rep_w, self.life_r)):
+                    os.closerange(low, keep)
+                    low = keep + 1
+                os.closerange(low, 1 << 16)
             finally:
                 demos.run(ctx)  # never returns
         self.groups[group] = Group(pid, procfs.start_ticks(pid), key, req, time.monotonic() + SPAWN_TIMEOUT)
@@ -249,22 +263,17 @@ class Supervisor:
         sig = ACTION_SIGNALS[action]
         facts = procfs.stat_facts(pid)
         zombie = facts is not None and facts.state == "Z" and facts.threads <= 1  # Zl: threads still run
+        if sig == signal.SIGKILL:
+            self.killed.add(pid)
         self._signal(rec, sig)
-        if zombie and action == "kill":
-            self.narrate(f"sent SIGKILL to zombie {pid}: nothing happens, a zombie is already dead; only its "
-                         f"parent's wait(), or the parent's exit, removes it", pid)
-        elif action == "stop":
-            self.narrate(f"sent SIGSTOP to {pid}: it is stopped (T) until SIGCONT", pid)
-        elif action == "cont":
-            self.narrate(f"sent SIGCONT to {pid}: a stopped process runs again", pid)
-        else:
-            self.narrate(f"sent SIGKILL to {pid} ({rec.recipe} demo)", pid)
+        self.tell(wire.SignalSent(self.pid, pid, sig.name, rec.recipe, zombie and action == "kill"))
 
     def zombie_action(self, reap: bool, pid: int, start: int | None) -> None:
         """reap: the zombie's parent calls wait() (SIGUSR1); otherwise it exits (SIGUSR2)."""
         rec = self._record_for(pid, start)
-        if rec.recipe != "Z":
-            raise Refused(f"{pid} is not part of a zombie demo: reap and parent-exit work on the Z demo")
+        if rec.recipe not in ZOMBIE_RECIPES:
+            raise Refused(f"{pid} is not part of a zombie demo: reap and parent-exit work on the "
+                          f"{' and '.join(ZOMBIE_RECIPES)} demos")
         if rec.role == "parent":
             parent = rec
             kids = [r for r in self.records.values() if r.group == rec.group and r.role == "child"]
@@ -279,7 +288,7 @@ class Supervisor:
 
     def kill_all(self) -> None:
         count = len(self.records)
-        self.narrate(f"kill all: SIGKILL to every process in the sandbox ({count} demo processes)")
+        self.tell(wire.KilledAll(count, False))
         self.quiet = True
         try:
             self.kill_subtree()
@@ -288,21 +297,23 @@ class Supervisor:
         for g in list(self.groups):
             self.fail_pending(g, "the demo was killed before it was ready")
         self.groups.clear()
-        self.narrate(f"the supervisor reaped them all: no demo left ({count} were live)")
+        self.tell(wire.KilledAll(count, True))
 
     # ------------------------------------------------------------------ reports from demos
 
     def on_report(self, report: wire.Report) -> None:
+        if not isinstance(report, (wire.Ready, wire.Refused, wire.Gone, wire.LetOrphanGo)):
+            self.tell(report)  # a demo's story: forwarded as it is
+            return
         group = self.groups.get(report.g)
-        if isinstance(report, wire.Say):
-            self.narrate(report.text, report.pid)
-        elif isinstance(report, wire.Ready) and group is not None:
+        if isinstance(report, wire.Ready) and group is not None:
             main = None
             for proc in report.procs:
                 if proc.start is None:
                     continue
                 rec = wire.DemoRecord.of(proc, proc.start, group.recipe, report.g, proc.pid == report.main)
                 self.records[rec.pid] = rec
+                self.watch_if_outside(rec)
                 self.emit(wire.Added(rec))
                 if rec.main:
                     main = rec
@@ -314,6 +325,33 @@ class Supervisor:
             self.kill_group(report.g)
         elif isinstance(report, wire.Gone):
             self.drop(report.pid)
+        elif isinstance(report, wire.LetOrphanGo) and group is not None:
+            self.let_orphan_go(report.middle, report.orphan)
+
+    def let_orphan_go(self, middle: int, orphan: int) -> None:
+        """The init-orphan demo: clear PR_SET_CHILD_SUBREAPER while its middle process exits, so that the kernel
+        gives the orphan to the next subreaper above us or to init; set it again at once. Orphans of other demos
+        in that window (a few ms) also go above: their death signals end them, and init reaps them."""
+        middle_start = procfs.start_ticks(middle)
+        orphan_start = procfs.start_ticks(orphan)
+        fields = procfs.stat_fields(middle)
+        if middle_start is None or orphan_start is None or not fields or int(fields[1]) != self.pid:
+            return  # not our child any more: nothing to do (the demo refuses by itself)
+        _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 0)
+        self.tell(wire.SubreaperFlag(self.pid, False, middle))
+        try:
+            procfs.signal_process((middle, middle_start), signal.SIGUSR1)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                fields = procfs.stat_fields(orphan)
+                if not fields or int(fields[19]) != orphan_start or int(fields[1]) != middle:
+                    break
+                time.sleep(0.001)
+        except procfs.SignalRefused:
+            pass
+        finally:
+            _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)
+            self.tell(wire.SubreaperFlag(self.pid, True, middle))
 
     def fail_pending(self, g: int, reason: str) -> None:
         group = self.groups.get(g)
@@ -328,11 +366,11 @@ class Supervisor:
                 self.fail_pending(g, f"the {group.recipe} demo did not get ready within {SPAWN_TIMEOUT:g} s")
                 self.kill_group(g)
 
-    @staticmethod
-    def _kill(pid: int, start: int | None) -> None:
+    def _kill(self, pid: int, start: int | None) -> None:
         """SIGKILL one process of ours by identity; one that is gone (or whose pid was reused) is left alone."""
         if start is None:
             return
+        self.killed.add(pid)
         try:
             procfs.signal_process((pid, start), signal.SIGKILL)
         except procfs.SignalRefused:
@@ -347,7 +385,27 @@ class Supervisor:
         for rec in [r for r in self.records.values() if r.group == g]:
             self._kill(rec.pid, rec.start)
 
+    def watch_if_outside(self, rec: wire.DemoRecord) -> None:
+        """A demo adopted outside our subtree (by init) is not ours to reap: watch its end through a pidfd."""
+        if rec.parent is None or rec.parent == self.pid or rec.parent in self.records:
+            return
+        if rec.parent in {g.root for g in self.groups.values()} or rec.pid in procfs.descendants(self.pid):
+            return
+        try:
+            fd = os.pidfd_open(rec.pid)
+        except OSError:
+            return
+        if procfs.start_ticks(rec.pid) != rec.start:  # it ended (and its pid was reused) before the pidfd
+            os.close(fd)
+            return
+        self.outside[rec.pid] = fd
+        self.sel.register(fd, selectors.EVENT_READ, ("outside", rec.pid))
+
     def drop(self, pid: int) -> None:
+        fd = self.outside.pop(pid, None)
+        if fd is not None:
+            self.sel.unregister(fd)
+            os.close(fd)
         rec = self.records.pop(pid, None)
         if rec is not None:
             self.emit(wire.Removed(pid, rec.start))
@@ -370,30 +428,37 @@ class Supervisor:
             self.on_reaped(pid, status)
 
     def on_reaped(self, pid: int, status: int) -> None:
-        said = words.wait_status_long(status)
         rec = self.records.get(pid)
         root_of = next((g for g, grp in self.groups.items() if grp.root == pid), None)
         if root_of is not None and status != 0:  # the orphan's parent exits with 0 by design, before "ready"
             grp = self.groups[root_of]
+            said = words.wait_status_long(status)
             self.fail_pending(root_of, f"the {grp.recipe} demo ended before it was ready ({said})")
+        killed_by_us = pid in self.killed
+        self.killed.discard(pid)
         if rec is None:
             if root_of is not None:
-                self.narrate(f"the supervisor's wait() reaped {pid}, its exited child: {said}", pid)
+                self.tell_safety_net(pid, status, None, killed_by_us)
+                self.tell(wire.SupervisorReaped(self.pid, pid, status, "root", self.groups[root_of].recipe))
             self.drop_group_if_empty(root_of)
             return
-        if rec.parent != self.pid:
-            if rec.stat == "Z":
-                self.narrate(f"parent {rec.parent} exited: zombie {pid} was adopted by the sandbox supervisor "
-                             f"{self.pid} (a child subreaper), which called wait(): wait() reaped {pid}: {said}", pid)
-            else:
-                self.narrate(f"{pid} lost its parent {rec.parent} and was adopted by the sandbox supervisor "
-                             f"{self.pid} (a child subreaper); wait() reaped {pid}: {said}", pid)
-        elif rec.role == "parent":
-            self.narrate(f"parent {pid} exited; the supervisor's wait() reaped it: {said}", pid)
-        else:
-            self.narrate(f"demo {pid} ({rec.recipe}) ended; the supervisor's wait() reaped it: {said}", pid)
+        adopted = rec.parent is not None and rec.parent != self.pid
+        self.tell_safety_net(pid, status, rec.parent if adopted else None, killed_by_us)
+        self.tell(wire.SupervisorReaped(self.pid, pid, status, rec.role, rec.recipe,
+                                        rec.parent if adopted else None, rec.stat == "Z"))
         self.drop(pid)
         self.drop_group_if_empty(rec.group)
+
+    def tell_safety_net(self, pid: int, status: int, lost_parent: int | None, killed_by_us: bool) -> None:
+        """A demo killed by its self-destruct alarm, or by its death signal when its parent died: say which net
+        acted (these deaths would otherwise contradict "processes are independent")."""
+        if not os.WIFSIGNALED(status):
+            return
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGALRM:
+            self.tell(wire.SafetyNet("timer", pid))
+        elif sig == signal.SIGKILL and lost_parent is not None and not killed_by_us:
+            self.tell(wire.SafetyNet("pdeathsig", pid, lost_parent))
 
     def drop_group_if_empty(self, g: int | None) -> None:
         if g is None or g not in self.groups:
@@ -438,15 +503,17 @@ class Supervisor:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.005)
-        for pid in list(self.records):
+        for pid, rec in list(self.records.items()):
+            if pid in self.outside:  # adopted by init: not in our subtree, killed by identity
+                self._kill(pid, rec.start)
             self.drop(pid)
 
-    def shutdown(self, reason: str) -> None:
+    def shutdown(self, reason: tuple[str, str]) -> None:
         self.quiet = True
         self.kill_subtree()
         self.quiet = False
-        self.narrate(f"sandbox supervisor {self.pid} stopped all demos and exits: {reason}", self.pid)
-        self.emit(wire.Bye(reason))
+        self.tell(wire.SupervisorStopping(self.pid, *reason))
+        self.emit(wire.Bye(reason[0]))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -458,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     sup = Supervisor(args.parent, args.lifetime, args.max_demos, args.pdeathsig)
     if os.getppid() != args.parent:  # procwatch died while we started
-        sup.stop_reason = "procwatch was gone before the supervisor started"
+        sup.stop("early")
     try:
         sup.run()
     except BaseException as exc:  # whatever happens, take the demos down with us

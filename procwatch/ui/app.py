@@ -17,11 +17,12 @@ from textual.app import App, ComposeResult
 from procwatch.engine import catalog, words
 from procwatch.engine.catalog import t
 from procwatch.engine.collector import Collector
+from procwatch.engine.columns import BY_NAME, COLUMNS, Column
 from procwatch.engine.escape import printable
 from procwatch.engine.history import NOTHING_RECENT
 from procwatch.engine.model import INTERVAL_STEPS, ProcInfo
 from procwatch.engine.procfs import SignalRefused, identity_of, signal_process
-from procwatch.engine.tree import ProcessFilter, children_map
+from procwatch.engine.tree import ProcessFilter, cgroup_unit, children_map
 from procwatch.sandbox import Sandbox
 from procwatch.ui.keys import APP_KEYS, SANDBOX_KEYS, bindings, relabel
 from procwatch.ui.lesson import LessonController, LessonPanel
@@ -30,7 +31,7 @@ from procwatch.ui.palette import ProcwatchCommands
 from procwatch.ui.sandbox_controller import SandboxController
 from procwatch.ui.widgets.footer import LeanFooter
 from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar, summary_text
-from procwatch.ui.widgets.process_table import ProcessTable
+from procwatch.ui.widgets.process_table import DEFAULT_COLUMNS, ProcessTable
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
 from procwatch.ui.widgets.screens import (
     EventsScreen,
@@ -57,8 +58,11 @@ class ProcwatchApp(App[int]):
     BINDINGS = bindings(APP_KEYS) + bindings(SANDBOX_KEYS)
 
     def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None,
-                 sandbox: bool = True, lesson: bool = False) -> None:
+                 sandbox: bool = True, columns: tuple[Column, ...] = DEFAULT_COLUMNS, procfs: str = "/proc",
+                 lesson: bool = False) -> None:
         super().__init__()
+        self.columns = columns
+        self.procfs = procfs  # signals and demos are refused when it is not our own /proc
         self.sandbox_controller = SandboxController(self, sandbox)
         self.lesson = LessonController(self)
         self.lesson_at_start = lesson
@@ -85,7 +89,10 @@ class ProcwatchApp(App[int]):
             self.theme = self.initial_theme
         relabel([self, *self.query("*")])  # the footer's words in the current language, whatever came before
         self._show_filter()
-        self.query_one(ProcessTable).focus()
+        table = self.query_one(ProcessTable)
+        table.procfs = self.procfs
+        table.set_columns(self.columns)
+        table.focus()
         self.place_panels()
         self.poller.start()
         if self.lesson_at_start:
@@ -146,6 +153,7 @@ class ProcwatchApp(App[int]):
             table = self.query_one(ProcessTable)
             table.empty_message = (t("table.no_match", filter=printable(update.view.process_filter.describe()))
                                    if update.view.process_filter.active else t("table.empty"))
+            table.thread_rows = update.thread_rows
             table.show(update.rows, update.observations, update.facts, update.recent)
             wanted = self.sandbox_controller.select_when_seen
             if wanted is not None and table.select_pid(wanted):
@@ -154,6 +162,8 @@ class ProcwatchApp(App[int]):
                 self.sandbox_controller.show(dict(update.observations.snapshot.procs))
                 table.labels = self.sandbox_controller.labels()
             self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval))
+        if update.threads_left_out and not (previous and previous.threads_left_out):
+            self.say(words.threads_capped(update.threads_left_out), severity="warning", timeout=6)
         if first:
             # Move everything alive now (Textual's widgets, styles, caches: ~100k objects) out of the cyclic GC's
             # reach. Measured at 10,000 processes: full collections 52 -> 15-26 ms, the largest UI stall 57 -> 18-30
@@ -240,6 +250,30 @@ class ProcwatchApp(App[int]):
         counts = Counter(p.state for p in self.last.observations.snapshot) if self.last else Counter()
         self.push_screen(PickerScreen(t("dialog.pick_state"), state_choices(counts)),
                          lambda letter: None if letter is None else self.set_states(frozenset(letter)))
+
+    def toggle_column(self, key: str) -> None:
+        """Show or hide a column (from the palette); the command, with the tree, always stays."""
+        shown = [column.key for column in self.columns]
+        if key in shown:
+            shown.remove(key)
+        else:
+            order = [column.key for column in COLUMNS]  # a column comes back at its usual place
+            shown = [k for k in order if k in shown or k == key]
+        self.columns = tuple(BY_NAME[k] for k in shown)
+        self.query_one(ProcessTable).set_columns(self.columns)
+
+    def set_units(self, units: frozenset[str]) -> None:
+        self.set_filter(replace(self.view.process_filter, units=units))
+
+    def action_pick_unit(self) -> None:
+        counts = Counter(cgroup_unit(p.cgroup) for p in self.last.observations.snapshot) if self.last else Counter()
+        choices = [(unit, t("dialog.user_choice", user=printable(unit), count=count)) for unit, count in counts.most_common()]
+        self.push_screen(PickerScreen(t("dialog.pick_unit"), choices),
+                         lambda unit: None if unit is None else self.set_units(frozenset([unit]) if unit else
+                                                                               frozenset()))
+
+    def action_toggle_threads(self) -> None:
+        self._set_view(replace(self.view, threads=not self.view.threads))
 
     def action_toggle_kernel(self) -> None:
         self._set_view(replace(self.view, hide_kernel=not self.view.hide_kernel))
@@ -353,7 +387,7 @@ class ProcwatchApp(App[int]):
             return
         who = words.process_label(proc.pid, proc.name)
         try:
-            signal_process(proc.identity, getattr(signal, f"SIG{name}"))
+            signal_process(proc.identity, getattr(signal, f"SIG{name}"), self.procfs)
         except SignalRefused as refused:
             self.say(words.signal_refused(refused, who), severity="error", timeout=6)
             return
@@ -399,6 +433,7 @@ class ProcwatchApp(App[int]):
 
 def make_app(collector: Collector | None = None, process_filter: ProcessFilter = ProcessFilter(),
              interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True,
-             lesson: bool = False) -> ProcwatchApp:
+             lesson: bool = False, columns: tuple[Column, ...] | None = None, procfs: str = "/proc") -> ProcwatchApp:
     view = View(process_filter=process_filter, sort=sort)
-    return ProcwatchApp(collector or make_collector(), view, interval, theme, sandbox, lesson)
+    return ProcwatchApp(collector or make_collector(procfs), view, interval, theme, sandbox,
+                        columns or DEFAULT_COLUMNS, procfs, lesson)

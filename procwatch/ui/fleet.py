@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from procwatch.engine import words
+from procwatch.engine.columns import Column
 from procwatch.engine.escape import cut_cells, printable
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.procfs import SignalRefused
@@ -24,6 +25,7 @@ from procwatch.engine.tree import ProcessFilter
 from procwatch.ui.app import ProcwatchApp
 from procwatch.ui.messages import SnapshotReady
 from procwatch.ui.widgets.footer import LeanFooter
+from procwatch.ui.widgets.process_table import DEFAULT_COLUMNS
 from procwatch.view.fleet import FleetMonitor, HostSummary
 from procwatch.view.poller import Poller, Update, View
 
@@ -140,11 +142,13 @@ class FleetApp(ProcwatchApp):
 
     BINDINGS = [*ProcwatchApp.BINDINGS, Binding("backspace", "fleet", "Hosts", id="fleet.back")]
 
-    def __init__(self, monitor: FleetMonitor, view: View, interval: float, theme: str | None = None) -> None:
+    def __init__(self, monitor: FleetMonitor, view: View, interval: float, theme: str | None = None,
+                 columns: tuple[Column, ...] | None = None) -> None:
         self.monitor = monitor
         self.host_index = 0
         self._pollers: dict[int, Poller] = {}  # the hosts not shown now, paused
-        super().__init__(monitor.collectors[0], view, interval, theme, sandbox=False)
+        super().__init__(monitor.collectors[0], view, interval, theme, sandbox=False,
+                         columns=columns or DEFAULT_COLUMNS)
 
     # Textual calls the handlers of every class in the MRO, this one's first: no super() calls here.
     def on_mount(self) -> None:
@@ -237,7 +241,8 @@ class FleetApp(ProcwatchApp):
 
 
 def make_fleet_app(hosts: Sequence[HostSpec], options: SshOptions, process_filter: ProcessFilter = ProcessFilter(),
-                   interval: float = 1.0, sort: str = "pid", theme: str | None = None) -> FleetApp:
+                   interval: float = 1.0, sort: str = "pid", theme: str | None = None,
+                   columns: tuple[Column, ...] | None = None) -> FleetApp:
     """Nothing connects before the app mounts; the launcher first calls `app.monitor.open_masters()`."""
     monitor = FleetMonitor(hosts, replace(options, batch_mode=True), interval)
-    return FleetApp(monitor, View(process_filter=process_filter, sort=sort), interval, theme)
+    return FleetApp(monitor, View(process_filter=process_filter, sort=sort), interval, theme, columns)

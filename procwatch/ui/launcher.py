@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType, TracebackType
 
+from procwatch.engine.columns import Column
 from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.tree import ProcessFilter
 from procwatch.ui.app import ProcwatchApp, make_app
@@ -83,7 +84,8 @@ def _terminal_missing() -> str | None:
 
 
 def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool,
-            lesson: bool = False, hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
+            lesson: bool = False, columns: tuple[Column, ...] | None = None, procfs: str = "/proc",
+            hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
     missing = _terminal_missing()
     if missing is not None:
         print(f"procwatch: the TUI needs a terminal, and {missing}; "
@@ -94,10 +96,10 @@ def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: st
         from procwatch.ui.fleet import make_fleet_app
 
         app: ProcwatchApp = (fleet := make_fleet_app(hosts, ssh_options or SshOptions(), process_filter, interval,
-                                                     sort, theme))
+                                                     sort, theme, columns))
     else:
         app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox,
-                       lesson=lesson)
+                       lesson=lesson, columns=columns, procfs=procfs)
     if theme is not None and theme not in app.available_themes:
         names = ", ".join(sorted(app.available_themes))
         print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",

@@ -76,6 +76,7 @@ class LessonController:
     def act(self, step: Step) -> str:
         """Start the step's demo (the cursor goes to it once it is seen); what to say when it cannot start."""
         if step.recipe is None:
+            self.app.sandbox_controller.stop_following()
             if step.select is not None:
                 self.app.jump_to(step.select)
             return ""

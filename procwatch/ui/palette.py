@@ -12,6 +12,7 @@ from textual.content import Content
 from textual.markup import escape
 
 from procwatch.engine.catalog import t
+from procwatch.engine.columns import COLUMNS
 from procwatch.engine.escape import printable
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS
@@ -30,6 +31,12 @@ class ProcwatchCommands(Provider):
                 ("kernel", app.action_toggle_kernel), ("events", app.action_events),
                 ("language", app.action_switch_language), ("lesson", app.action_lesson))
         ]
+        shown = {column.key for column in app.columns}
+        for column in COLUMNS:
+            if column.key != "command":
+                verb = "hide" if column.key in shown else "show"
+                commands.append((t(f"palette.column.{verb}", header=column.header),
+                                 partial(app.toggle_column, column.key), column.help))
         for key in SORT_KEYS:
             commands.append((t("palette.sort", key=key), partial(app.set_sort, key), t("palette.sort.help")))
         users = Counter(p.user for p in app.last.observations.snapshot) if app.last else Counter()

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from procwatch.engine import procfs
 from procwatch.engine.catalog import t
 from procwatch.engine.model import Identity, ProcInfo
-from procwatch.sandbox import Demo, Sandbox, SandboxError, SandboxEvent
+from procwatch.engine.words import role_word, sandbox_line
+from procwatch.sandbox import RECIPES, Demo, Sandbox, SandboxError, SandboxEvent
 from procwatch.ui.messages import SandboxNews
-from procwatch.ui.widgets.sandbox_panel import SandboxPanel
+from procwatch.ui.widgets.sandbox_panel import SandboxPanel, recipe_name
 
 if TYPE_CHECKING:
     from procwatch.ui.app import ProcwatchApp
@@ -25,6 +26,7 @@ class SandboxController:
         self.enabled = enabled
         self.sandbox: Sandbox | None = None  # created at the first demo
         self.select_when_seen: int | None = None  # the pid the cursor goes to once the table shows it
+        self.following: str | None = None  # the recipe of the last demo asked for: the cursor follows its first process
 
     @property
     def panel(self) -> SandboxPanel:
@@ -33,6 +35,10 @@ class SandboxController:
     def sandbox_identity(self) -> Identity | None:
         """The supervisor's identity while it runs."""
         return self.sandbox.supervisor_identity if self.sandbox is not None else None
+
+    def stop_following(self) -> None:
+        """The cursor stays where the user (or the lesson) puts it: no demo asked for earlier takes it away."""
+        self.following = self.select_when_seen = None
 
     def close(self) -> None:
         if self.sandbox is not None:
@@ -60,7 +66,7 @@ class SandboxController:
         demos take seconds to get in place (the orphan's parent lingers 2 s so the re-parenting is seen)."""
         if self._refuse_when_disabled():
             return
-        if not procfs.proc_is_ours():
+        if not procfs.proc_is_ours() or not procfs.proc_is_ours(getattr(self.app, "procfs", procfs.PROC)):
             self.app.say(t("note.foreign"), severity="warning", timeout=6)
             return
         if open_panel:
@@ -73,6 +79,7 @@ class SandboxController:
         except SandboxError as refused:
             self.refused(refused)
             return
+        self.following = recipe
         self._in_thread(partial(self._spawn, self.sandbox, recipe), f"the {recipe} demo")
 
     def _in_thread(self, request: Callable[[], None], what: str) -> None:
@@ -97,18 +104,23 @@ class SandboxController:
         self.app.post_message(SandboxNews(event))  # from the sandbox's reader thread: thread-safe
 
     def _spawn(self, sandbox: Sandbox, recipe: str) -> None:
-        self.select_when_seen = sandbox.spawn(recipe).pid
+        demo = sandbox.spawn(recipe)
+        if self.following == recipe:  # not when the user (or the lesson) has moved on since
+            self.select_when_seen, self.following = demo.pid, None
 
     def refused(self, refused: Exception | str) -> None:
         self.panel.narrate(t("sandbox.refused", reason=refused))
         self.app.say(str(refused), severity="warning", timeout=6)
 
     def labels(self) -> dict[Identity, str]:
-        """Demos are forks of the supervisor and share its command line: label them by what they show."""
+        """Demos are forks of the supervisor and share its command line: label them by what they show. A demo
+        that exec'd another program (the exec demo) shows that program's command line, as any process does."""
         if self.sandbox is None:
             return {}
-        labels = {demo.identity: t("sandbox.demo_label", recipe=demo.recipe, name=demo.name, role=demo.role)
-                  for demo in self.sandbox.demos()}
+        procs = self.app.last.observations.snapshot.procs if self.app.last is not None else {}
+        labels = {demo.identity: t("sandbox.demo_label", recipe=demo.recipe, name=recipe_name(RECIPES[demo.recipe]),
+                                   role=role_word(demo.role))
+                  for demo in self.sandbox.demos() if not _exec_d(procs.get(demo.pid), demo)}
         if self.sandbox.supervisor_identity is not None:
             labels[self.sandbox.supervisor_identity] = t("sandbox.supervisor_label")
         return labels
@@ -119,12 +131,14 @@ class SandboxController:
 
     def news(self, message: SandboxNews) -> None:
         event = message.event
-        if event.text:
-            self.panel.narrate(event.text)
+        if event.story is not None:
+            text = sandbox_line(event.story)  # words are made here, at the edge
+            self.panel.narrate(text)
             if event.kind == "exited" and not self.panel.has_class("open"):
-                self.app.say(t("sandbox.news", text=event.text), severity="warning", timeout=8)  # else nobody would know
-        if event.kind == "added" and event.demo is not None and self.select_when_seen is None:
+                self.app.say(t("sandbox.news", text=text), severity="warning", timeout=8)  # else nobody would know
+        if event.kind == "added" and event.demo is not None and event.demo.recipe == self.following:
             self.select_when_seen = event.demo.pid  # the cursor goes to the demo's first process once it is shown
+            self.following = None
         if event.kind in ("added", "removed", "started", "exited"):
             self.show(self.app.procs())
             self.app.poller.refresh_now()
@@ -149,3 +163,9 @@ class SandboxController:
     def _is_stopped(self, demo: Demo) -> bool:
         proc = (self.app.procs() or {}).get(demo.pid)
         return proc is not None and proc.start_ticks == demo.start_ticks and proc.state == "T"
+
+
+def _exec_d(proc: ProcInfo | None, demo: Demo) -> bool:
+    """The demo process now runs another program: its name is no longer one the sandbox gave (demo-...)."""
+    return (proc is not None and proc.identity == demo.identity and not proc.name.startswith("demo-")
+            and not proc.kernel_thread and proc.state != "Z")

@@ -64,14 +64,17 @@ class PsutilCollector:
                 threads=info["num_threads"] or 1, session=session, pgrp=pgrp, tpgid=-1, tty_nr=0,
                 locked_kb=0, exit_code=0, rss=memory.rss if memory else 0, cpu_ticks=int(cpu_seconds * 100),
                 cpu_percent=cpu_percent, name=info["name"] or "", argv=argv,
-                kernel_thread=not argv and pgrp == 0, started=info["create_time"],
+                kernel_thread=not argv and pgrp == 0, started=info["create_time"], vsz=memory.vms if memory else 0,
             )
         self._ticks = new_ticks
         return Snapshot(procs=procs, taken_at=now, sweep_seconds=time.monotonic() - started)
 
 
-def make_collector() -> Collector:
-    """The /proc reader where there is a /proc (the hot path), psutil elsewhere."""
+def make_collector(proc: str = "/proc") -> Collector:
+    """The /proc reader where there is a /proc (the hot path), psutil elsewhere. `proc`: another procfs to read
+    (--procfs: a host's /proc mounted in a container)."""
+    if proc != "/proc":
+        return ProcfsCollector(proc)
     if os.path.exists("/proc/self/stat"):
         return ProcfsCollector()
     return PsutilCollector()

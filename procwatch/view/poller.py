@@ -16,6 +16,7 @@ from procwatch.engine.collector import Collector
 from procwatch.engine.history import NOTHING_RECENT, History, Recent
 from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Identity
+from procwatch.engine.threads import with_threads
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
 from procwatch.view.rows import RowFacts
 
@@ -28,6 +29,7 @@ class View:
     collapsed: frozenset[Identity] = frozenset()
     sort: str = "pid"
     hide_kernel: bool = False
+    threads: bool = False  # threads as children of their process (read only while on; see engine.threads)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Update:
     facts: RowFacts
     number: int  # 1 for the first update, counting every one built (a rebuild too)
     recent: Recent = NOTHING_RECENT  # processes new for a moment, and ended ones still shown, dimmed
+    thread_rows: frozenset[Identity] = frozenset()  # rows that are threads, with the threads view on
+    threads_left_out: int = 0  # multithreaded processes whose threads the budget left out
 
 
 @dataclass
@@ -101,13 +105,18 @@ class Poller:
                     parents = {p.ppid for p in procs.values()}  # never as a live one's parent (a torn read)
                     procs = {**{pid: ended.proc for pid, ended in recent.ended.items() if pid not in parents}, **procs}
                 rows = build_rows(procs, view.process_filter, view.collapsed, view.sort, hide_kernel=view.hide_kernel)
+                thread_rows: frozenset[Identity] = frozenset()
+                left_out = 0
+                if view.threads:
+                    rows, thread_rows, left_out = with_threads(rows, getattr(self.collector, "proc", "/proc"))
                 work = time.monotonic() - started
                 if sweep:
                     period = max(self.interval, 1.5 * work)
                     next_sweep = started + period
                 facts = RowFacts.of(rows, observations)
                 self._built += 1
-                self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built, recent))
+                self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built, recent,
+                                      thread_rows, left_out))
             except Exception as error:
                 if self.on_error is not None:
                     self.on_error(error)

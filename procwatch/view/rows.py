@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 
+from procwatch.engine.columns import renamed
 from procwatch.engine.escape import printable
 from procwatch.engine.lineage import Observations
 from procwatch.engine.model import Identity, ProcInfo
@@ -33,7 +34,10 @@ class RowFacts:
             p = row.proc
             index[p.pid, p.start_ticks] = number
             extra = MARKER_ROOM if p.pid in flagged or p.state in "DTt" else 8
-            width = max(width, len(row.guide) + command_cells(p) + extra)
+            cells = len(row.guide) + command_cells(p)
+            if cells + MARKER_ROOM > width and extra < MARKER_ROOM and renamed(p):  # only a row that could be widest
+                extra = MARKER_ROOM  # its comm is shown after the command
+            width = max(width, cells + extra)
         counts: dict[str, int] = {}
         threads = 0
         for p in observations.snapshot.procs.values():

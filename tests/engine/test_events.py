@@ -138,7 +138,7 @@ def test_history_is_bounded_and_ended_processes_linger_as_leaves():
 def test_every_event_has_words_in_both_languages(lang):
     events = [
         FirstSeen(100.0, (5, 1), 1, "x", 90.0), Exec(1.0, (5, 1), "sh", "sleep"), StateChanged(1.0, (5, 1), "S", "T"),
-        ThreadsChanged(1.0, (5, 1), 1, 3), BecameZombie(1.0, (5, 1), 1, 768), Reaped(1.0, (5, 1), 1, "x"),
+        ThreadsChanged(1.0, (5, 1), 1, 3), BecameZombie(1.0, (5, 1), 1, 768), Reaped(1.0, (5, 1), 1, "x", 768),
         Exited(1.0, (5, 1), 1, "x"),
         Reparented(1.0, (5, 1), 4, 1, True),
     ]

@@ -193,7 +193,8 @@ async def test_fork_storm_while_the_tui_runs():
         # every exit of the selected process was announced, with where the cursor went
         notes = said
         for pid, _ in checks["exits"]:
-            assert any(n.startswith(f"process {pid} (") and "exited; cursor moved to" in n for n in notes), (pid, checks["exits"], notes)
+            assert any(n.startswith(f"process {pid} (") and ("exited; cursor moved to" in n or "was reaped; cursor moved to" in n)
+                       for n in notes), (pid, checks["exits"], notes)
         # no stale rows beyond one refresh: no storm process, and /proc agrees with what is shown
         rows = [r for r in t.rows if not t.ended(r.proc)]  # ended ones stay a moment, dimmed, marked as such
         assert not [r.proc.pid for r in rows if MARKER in r.proc.cmdline or (r.proc.name == "sleep"

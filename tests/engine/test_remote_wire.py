@@ -24,7 +24,8 @@ from procwatch.engine.remote import HostSpec, RemoteCollector, RemoteError, SshO
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
 HELLO = '["hello",1,{"python":"3.11","kernel":"6","notes":[]}]'
-RECORD = [1, 0, 5, 0, "root", "S", 0, 1, 1, 1, -1, 0, 0, 0, 4096, 3, 0.0, "init", ["/sbin/init"], False, 1.5]
+RECORD = [1, 0, 5, 0, "root", "S", 0, 1, 1, 1, -1, 0, 0, 0, 4096, 3, 0.0, "init", ["/sbin/init"], False, 1.5,
+          8192, "/init.scope"]
 
 
 def fake_ssh(tmp_path, body: str, name: str = "ssh") -> str:
@@ -103,7 +104,8 @@ def test_argv_is_cut_to_a_bound():
     ([*RECORD[:17], "x" * 300, *RECORD[18:]], "bad name"),
     ([*RECORD[:18], ["a", 1], *RECORD[19:]], "bad argv"),
     ([*RECORD[:18], ["a" * (wire.MAX_ARGV + 1)], *RECORD[19:]], "bad argv"),
-    ([*RECORD[:20], float("nan")], "bad started"),
+    ([*RECORD[:20], float("nan"), *RECORD[21:]], "bad started"),
+    ([*RECORD[:22], "x" * 5000], "bad cgroup"),
     ({"pid": 1}, "expected length"),
 ])
 def test_every_record_is_checked(record, said):
@@ -276,6 +278,8 @@ def test_once_host_text_and_a_failing_host(tmp_path):
     (["--once", "--host", "a", "--ssh-config", "/nonexistent/file"], "--ssh-config: cannot read"),
     (["--once", "--host", "a", "--connect-timeout", "0"], "--connect-timeout: '0' must be from 1 to 600"),
     (["--once", "--ssh-config", "/dev/null"], "go with --host"),
+    (["--watch", "--host", "a"], "--host goes with the TUI and --once"),
+    (["--once", "--host", "a", "--procfs", "/proc/self/root/proc"], "--host goes with the TUI and --once"),
 ])
 def test_bad_host_arguments_are_one_line_and_exit_2(argv, said):
     result = subprocess.run([sys.executable, "-m", "procwatch", *argv], capture_output=True, text=True, cwd=REPO,
@@ -309,7 +313,7 @@ def test_procwatch_killed_leaves_no_ssh_and_no_agent(tmp_path, children):
 
 
 def test_ps_start_times_that_move_by_a_second_keep_the_identity():
-    line = b"  42     1  0 root S  0 1 42 42 -1 100 0 Mon Dec  7 14:15:57 2026 /usr/bin/sleep 60"
+    line = b"  42     1  0 root S  0 1 42 42 -1 100 2000 0 Mon Dec  7 14:15:57 2026 /usr/bin/sleep 60"
     first = ps_text.parse_line(line)
     moved = ps_text.parse_line(line.replace(b"14:15:57", b"14:15:58"))
     assert moved.start_ticks == first.start_ticks + 100
@@ -317,15 +321,16 @@ def test_ps_start_times_that_move_by_a_second_keep_the_identity():
     later = ps_text.parse_line(line.replace(b"14:15:57", b"14:16:30"))  # a new process with the same pid
     assert ps_text.steady(later, {42: first}.get).identity != first.identity
     assert first.name == "sleep" and first.argv == ("/usr/bin/sleep", "60") and first.started % 60 == 57
+    assert first.rss == 100 * 1024 and first.vsz == 2000 * 1024
 
 
 @pytest.mark.parametrize("line", [
     b"",
-    b"x 1 0 root S 0 1 1 1 -1 0 0 Mon Dec  7 14:15:57 2026 a",
-    b"42 1 0 root Q 0 1 42 42 -1 100 0 Mon Dec  7 14:15:57 2026 a",
-    b"42 1 0 root S 0 1 42 42 -1 100 0 Mon Foo  7 14:15:57 2026 a",
-    b"42 1 0 root S 99 1 42 42 -1 100 0 Mon Dec  7 14:15:57 2026 a",
-    b"42 1 0 root S 0 1 42 42 -1 100 0 Mon Dec  7 14:15:57 2026",
+    b"x 1 0 root S 0 1 1 1 -1 0 0 0 Mon Dec  7 14:15:57 2026 a",
+    b"42 1 0 root Q 0 1 42 42 -1 100 0 0 Mon Dec  7 14:15:57 2026 a",
+    b"42 1 0 root S 0 1 42 42 -1 100 0 0 Mon Foo  7 14:15:57 2026 a",
+    b"42 1 0 root S 99 1 42 42 -1 100 0 0 Mon Dec  7 14:15:57 2026 a",
+    b"42 1 0 root S 0 1 42 42 -1 100 0 0 Mon Dec  7 14:15:57 2026",
 ])
 def test_ps_lines_procwatch_cannot_read_are_refused(line):
     with pytest.raises(wire.WireError):

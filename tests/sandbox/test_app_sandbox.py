@@ -90,3 +90,42 @@ async def test_plain_monitoring_starts_no_process():
         assert app.sandbox is None
         assert own_children() == []
 
+
+
+async def test_a_lesson_shows_its_snippet_and_the_program_a_demo_execs():
+    """The recipe list holds the tutorial's lessons, each with its snippet; a demo that execs another program
+    shows that program in the tree (same pid, new name), not the sandbox's label."""
+    from procwatch.sandbox import RECIPES
+    from procwatch.sandbox.recipes import LESSON_KEYS
+
+    app = make_app(interval=0.25)
+    started = []
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
+            await pilot.press("b")
+            panel = app.query_one(SandboxPanel)
+            recipes = panel.query_one("#recipes")
+            assert [recipes.get_option_at_index(i).id for i in range(recipes.option_count)] == list(RECIPES)
+            assert set(LESSON_KEYS) <= set(RECIPES)
+            recipes.highlighted = list(RECIPES).index("exec")
+            await pilot.pause()
+            snippet = panel.query_one("#snippet")
+            assert snippet.has_class("shown") and "os.execvp" in str(snippet.render())
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.sandbox is not None
+                           and any(d.role == "exec" for d in app.sandbox.demos()), what="the exec demo")
+            runs = [d for d in app.sandbox.demos() if d.recipe == "exec"]
+            started = [d.identity for d in runs] + [app.sandbox.supervisor_identity]
+            second = next(d for d in runs if d.role == "exec")
+            await wait_for(pilot, lambda: second.pid in shown_pids(app)
+                           and " sleep " in row_text(app, second.pid), timeout=10,
+                           what="the exec'd program in the tree")
+            first = next(d for d in runs if d.role == "child")
+            assert " sleep " in row_text(app, first.pid)  # the same program, another pid
+            assert "(sandbox)" in row_text(app, first.parent_pid)  # their parent keeps its label
+            assert any(f"same pid {second.pid}, new program sleep" in line for line in panel.narration)
+    finally:
+        if app.sandbox is not None:
+            app.sandbox.close()
+    assert started and not [identity for identity in started if identity and alive(identity)]

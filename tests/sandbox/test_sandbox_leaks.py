@@ -15,11 +15,12 @@ import sys
 import time
 
 import pytest
-from support.polling import poll
+from support.polling import DEADLINE, poll
 from support.procs import REPO, alive, ppid_of, proc_stat, signalled
 
 from procwatch.engine import procfs
 from procwatch.sandbox import RECIPES
+from procwatch.sandbox.recipes import LESSON_KEYS
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux only")
 
@@ -28,7 +29,8 @@ EVERY_KIND = ["T", "t", "D", "Z", "orphan", "R", "S", "N", "s", "l", "+", "Zl", 
 SEEN: set[tuple[int, int]] = set()
 
 OWNER = r'''
-import json, os, resource, subprocess, sys, threading, time
+import json, os, resource, signal, subprocess, sys, threading, time
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as a terminal's procwatch has it, even when the suite runs under nohup
 opts = json.loads(sys.argv[1])
 if opts.get("drop"):
     resource.setrlimit(resource.RLIMIT_NICE, (0, 0))
@@ -112,7 +114,7 @@ class Owner:
     def end(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()  # our own unreaped child
-        self.proc.wait(timeout=5)
+        self.proc.wait(timeout=DEADLINE)
         self.proc.stdin.close()
         self.proc.stdout.close()
         self.sel.close()
@@ -159,7 +161,7 @@ def test_nothing_left_however_procwatch_ends(how):
         else:
             sig = {"SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}.get(how, signal.SIGKILL)
             owner.proc.send_signal(sig)
-            assert owner.proc.wait(timeout=5) == -sig
+            assert owner.proc.wait(timeout=DEADLINE) == -sig  # a default action: at once, but a loaded CI is slow
         # Within 2 s every process the sandbox started is gone, or dead: a zombie adopted by init. A zombie is
         # left for init when its reaper died first: the supervisor itself when procwatch was killed, and every
         # demo when the supervisor was SIGKILLed (nothing of ours is left to call wait()). Init reaps them on its
@@ -170,6 +172,33 @@ def test_nothing_left_however_procwatch_ends(how):
         if how in ("close", "kill-supervisor"):  # the owner lives on and knows the sandbox is gone
             owner.send("status")
             assert owner.read() == {"supervisor": None, "demos": 0}
+    finally:
+        owner.end()
+
+
+@pytest.mark.parametrize("how", ["close", "SIGKILL", "kill-supervisor"])
+def test_no_lesson_outlives_procwatch(how):
+    """The tutorial's demos too: the orphan adopted by init (outside the supervisor's subtree) included. While the
+    supervisor lives it kills that orphan by identity; once the supervisor is gone, the orphan's lifeline pipe
+    ends it. Nothing runs 3 s after procwatch's end."""
+    owner = Owner({"recipes": list(LESSON_KEYS)})
+    try:
+        report = owner.read()
+        ids = identities(report)
+        assert not report["refused"], report["refused"]
+        assert report["stat"] == {key: RECIPES[key].stat_shown for key in LESSON_KEYS}, report["stat"]
+        orphan = next(tuple(i) for i in report["demos"] if ppid_of(i[0]) not in {pid for pid, _ in ids})
+        assert alive(orphan)  # adopted outside the sandbox, alive
+        if how == "close":
+            owner.send("close")
+            assert owner.read() == {"closed": True}
+        elif how == "kill-supervisor":
+            assert signalled(*tuple(report["supervisor"]), signal.SIGKILL)
+        else:
+            owner.proc.send_signal(signal.SIGKILL)
+            assert owner.proc.wait(timeout=5) == -signal.SIGKILL
+        assert wait_for(lambda: not any(alive(i) and not adopted_zombie(i, ids) for i in ids), 3.0), left(ids)
+        assert wait_for(lambda: not any(alive(i) for i in ids), 15.0), left(ids)
     finally:
         owner.end()
 

@@ -34,10 +34,10 @@ import json, sys
 from procwatch.engine import procfs
 from procwatch.sandbox import Sandbox
 sb = Sandbox()
-for key in ("T", "Z", "s"):
+for key in ("T", "Z", "s", "init-orphan"):  # the orphan adopted by init is outside the supervisor's subtree
     sb.spawn(key)
 pid, start = sb.supervisor_identity
-tree = [[p, procfs.start_ticks(p)] for p in procfs.descendants(pid)]
+tree = [[p, procfs.start_ticks(p)] for p in procfs.descendants(pid)] + [list(d.identity) for d in sb.demos()]
 print(json.dumps({"supervisor": [pid, start], "tree": tree}), flush=True)
 sys.stdin.readline()
 """

@@ -52,7 +52,8 @@ async def test_z_then_w_at_80x24_shows_the_zombie_its_narration_and_the_reap(lan
 
             await pilot.press("w")  # from the tree: the demo keys work while the panel is open
             await wait_for(pilot, lambda: zombie.pid not in shown_pids(app), what="the reap")
-            assert any("wait() reaped" in line for line in panel.narration)
+            reaped = "wait() reaped" if lang == "en" else "wait() 回收了"
+            assert any(reaped in line for line in panel.narration)
             await wait_for(pilot, lambda: zombie.pid in ended_pids(app) or zombie.pid not in app.last.recent.ended,
                            what="the reaped row")
     finally:

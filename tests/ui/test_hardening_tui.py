@@ -155,8 +155,8 @@ async def test_markup_in_details_panel_and_notifications_is_text():
 
 async def test_scrolling_right_reaches_the_end_of_a_wide_command_line():
     """The virtual width must count cells after escaping: CJK takes 2 cells, a raw byte 4 characters (\\xe9)."""
-    wide = fake_proc(4000, 1, "wide", ["漢" * 150 + "END1"], user="alice", uid=1000)
-    raw = fake_proc(4001, 1, "raw", ["\udce9" * 150 + "END2"], user="alice", uid=1000)
+    wide = fake_proc(4000, 1, "漢漢", ["漢" * 150 + "END1"], user="alice", uid=1000)  # comm = argv[0]'s start:
+    raw = fake_proc(4001, 1, "\udce9", ["\udce9" * 150 + "END2"], user="alice", uid=1000)  # nothing after it
     app = app_for(snapshot_of([fake_proc(1, 0, "init", ["/sbin/init"]), wide, raw]))
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)

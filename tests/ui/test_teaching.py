@@ -94,7 +94,7 @@ async def test_timeline_model_diagram_event_log_and_ended_rows():
         await pilot.pause()
         assert isinstance(app.screen, EventsScreen)
         lines = app.screen.lines
-        assert any("1401 (demo-zombie" in line or ("1401 (" in line and "was reaped" in line) for line in lines)
+        assert any("1401 (python3) was reaped (exit 3)" in line for line in lines)
         assert any("402 (cron): S → T (waiting (strictly: suspended))" in line for line in lines)
         assert any("1999 (newcomer) first seen" in line for line in lines)
         assert any("1403" in line and "no Z seen" in line for line in lines)

@@ -49,6 +49,11 @@ def detect(environ: Mapping[str, str]) -> str:
     return "en"
 
 
+def t_or(message_id: str, english: str) -> str:
+    """The translation of a text whose English lives with its data (a sandbox recipe's name and description)."""
+    return english if _current == "en" else LANGUAGES[_current].get(message_id, english)
+
+
 def t(message_id: str, **fields: object) -> str:
     """The phrase `message_id` in the current language, with its fields filled in."""
     return LANGUAGES[_current][message_id].format(**fields)

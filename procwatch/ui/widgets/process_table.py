@@ -11,17 +11,30 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from procwatch.engine.catalog import t
+from procwatch.engine.columns import BY_NAME, DEFAULT_TUI, Column, ColumnContext, mem_total_kb, renamed
 from procwatch.engine.escape import printable
 from procwatch.engine.history import NOTHING_RECENT, Recent
 from procwatch.engine.lineage import Observations
 from procwatch.engine.model import Identity, ProcInfo
-from procwatch.engine.stat import format_stat
 from procwatch.engine.tree import Row, narrow_guide
-from procwatch.engine.words import cpu_time_column, format_bytes, markers
+from procwatch.engine.words import comm_marker, markers, thread_marker
 from procwatch.ui.keys import TABLE_KEYS, bindings
 from procwatch.view.rows import COMMAND_LIMIT, RowFacts, fit_cells
 
-HEADER = f"{'PID':>7} {'USER':<8} {'STAT':<5} {'CPU%':>5} {'RSS':>6} {'TIME':>8}  COMMAND"
+DEFAULT_COLUMNS: tuple[Column, ...] = tuple(BY_NAME[key] for key in DEFAULT_TUI)
+
+
+def table_columns(columns: tuple[Column, ...]) -> tuple[Column, ...]:
+    """The columns drawn before the command, which the TUI always draws last: it carries the tree."""
+    return tuple(column for column in columns if column.key != "command")
+
+
+def header_line(columns: tuple[Column, ...]) -> str:
+    cells = [f"{c.header:>{c.width}}" if c.right else f"{c.header:<{c.width}}" for c in table_columns(columns)]
+    return " ".join(cells) + "  COMMAND"
+
+
+HEADER = header_line(DEFAULT_COLUMNS)
 COMMAND_COLUMN = len(HEADER) - len("COMMAND")
 # Table columns below which a row's markers go before its command, not after it, and the guides take one cell a
 # level: at 80 columns a learner still reads "‹zombie, exit 3›" in a deep tree.
@@ -97,7 +110,21 @@ class ProcessTable(ScrollView, can_focus=True):
         self._cursor_proc: ProcInfo | None = None
         self.empty_message = ""  # shown when there are no rows
         self.labels: dict[Identity, str] = {}  # trusted words shown instead of a command line (sandbox demos)
-        self.recent = Recent()  # new for a moment / ended and still shown
+        self.recent = NOTHING_RECENT  # new for a moment / ended and still shown
+        self.procfs = "/proc"
+        self.thread_rows: frozenset[Identity] = frozenset()  # rows that are threads (the threads view)
+        self._mem_total_kb = 0
+        self.set_columns(DEFAULT_COLUMNS)
+
+    def set_columns(self, columns: tuple[Column, ...]) -> None:
+        """Draw these columns (the command, with the tree, always comes last)."""
+        self.columns = table_columns(columns)
+        self.header = header_line(self.columns)
+        self.command_column = len(self.header) - len("COMMAND")
+        if any(column.key == "mem" for column in self.columns) and not self._mem_total_kb:
+            self._mem_total_kb = mem_total_kb(self.procfs)
+        if self.rows and self.observations is not None:
+            self.show(self.rows, self.observations)
 
     # -- data -----------------------------------------------------------------------------------------------
     @property
@@ -121,7 +148,7 @@ class ProcessTable(ScrollView, can_focus=True):
         ended = recent.ended.get(self.cursor[0]) if self.cursor is not None and recent.ended else None
         if self.cursor not in self._index or (ended is not None and ended.proc.identity == self.cursor):
             self._relocate_cursor(previous, observations, old_index)  # the cursor never rests on an ended row
-        self.virtual_size = Size(COMMAND_COLUMN + facts.command_width, len(rows) + 1)
+        self.virtual_size = Size(self.command_column + facts.command_width, len(rows) + 1)
         if rows:
             new_offset = self.cursor_index - screen_offset
             if new_offset != round(self.scroll_y):
@@ -227,8 +254,8 @@ class ProcessTable(ScrollView, can_focus=True):
         if 0 <= index < len(self.rows):
             row = self.rows[index]
             self._move_to(index)
-            on_guide = offset.x + round(self.scroll_x) < COMMAND_COLUMN + len(self._guide(row)) + 2
-            if event.chain == 2 or (on_guide and offset.x + round(self.scroll_x) >= COMMAND_COLUMN):
+            on_guide = offset.x + round(self.scroll_x) < self.command_column + len(self._guide(row)) + 2
+            if event.chain == 2 or (on_guide and offset.x + round(self.scroll_x) >= self.command_column):
                 self._request_toggle(None)
 
     # -- rendering ------------------------------------------------------------------------------------------
@@ -237,7 +264,7 @@ class ProcessTable(ScrollView, can_focus=True):
         scroll_x = round(self.scroll_x)
         if y == 0:
             style = self.get_component_rich_style("process-table--header")
-            return Strip([Segment(HEADER, style)]).crop_extend(scroll_x, scroll_x + width, style)
+            return Strip([Segment(self.header, style)]).crop_extend(scroll_x, scroll_x + width, style)
         index = round(self.scroll_y) + y - 1
         base = self.rich_style
         if index >= len(self.rows):
@@ -289,13 +316,30 @@ class ProcessTable(ScrollView, can_focus=True):
         if cursor is not None:  # the cursor's colours win over the state colours
             style, guide_style = style + cursor, guide_style + cursor
         marker_style = style + self.get_component_rich_style("process-table--marker")
-        command = self.labels.get((p.pid, p.start_ticks)) or printable(p.cmdline[:COMMAND_LIMIT])
-        cells = (f"{p.pid:>7} {fit_cells(p.user, 8)} {format_stat(p):<5} {p.cpu_percent:>5.1f} "
-                 f"{format_bytes(p.rss):>6} {cpu_time_column(p.cpu_ticks):>8}  ")
-        segments = [Segment(cells, style), Segment(self._guide(row), guide_style)]
+        if cursor is not None:  # the marker's component style carries a background: the cursor's must win
+            marker_style += cursor
+        now = self.observations.snapshot.taken_at if self.observations else p.started
+        label = self.labels.get((p.pid, p.start_ticks))
+        thread = bool(self.thread_rows) and (p.pid, p.start_ticks) in self.thread_rows
+        if thread:
+            label = printable(p.name)
+        command = label or printable(p.cmdline[:COMMAND_LIMIT])
+        context = ColumnContext(now, self._mem_total_kb, human=True, rates=True, proc=self.procfs)
+        cells = []
+        for column in self.columns:
+            value = column.value(p, context)
+            if column.right and value.isascii():
+                cells.append(f"{value[-column.width:]:>{column.width}}")
+            else:
+                cells.append(fit_cells(value, column.width))
+        segments = [Segment(" ".join(cells) + "  ", style), Segment(self._guide(row), guide_style)]
         if row.collapsed:
             segments.append(Segment(f"▸{row.hidden} ", marker_style))
         words = markers(p, self.observations) if self.observations else []
+        if thread:
+            words.insert(0, thread_marker())
+        elif label is None and renamed(p):
+            words.insert(0, comm_marker(printable(p.name)))
         if row.context:
             words.append(t("marker.context_short"))
         ended = self.ended(p) if self.recent.ended else None

@@ -10,14 +10,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Label, OptionList, RichLog
+from textual.widgets import DataTable, Label, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
-from procwatch.engine.catalog import t
+from procwatch.engine.catalog import t, t_or
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import format_stat
-from procwatch.sandbox import RECIPES, Demo
+from procwatch.engine.words import role_word, snippet_legend
+from procwatch.sandbox import RECIPES, Demo, Recipe
 from procwatch.ui.keys import SANDBOX_KEYS, bindings, sandbox_hint
+
+
+def recipe_name(recipe: Recipe) -> str:
+    return t_or(f"recipe.{recipe.key}.name", recipe.name)
 
 
 class SandboxPanel(Vertical):
@@ -33,6 +38,9 @@ class SandboxPanel(Vertical):
     SandboxPanel > #sandbox-top { layout: vertical; }
     SandboxPanel #recipes { height: 9; border: none; }
     SandboxPanel #demos { height: 8; }
+    SandboxPanel > #snippet { height: auto; max-height: 35%; display: none; color: $text; }
+    SandboxPanel > #snippet.shown { display: block; }
+    SandboxPanel.narrow > #snippet.shown { display: none; }
     SandboxPanel > #narration { height: 1fr; border-top: solid $primary-darken-2; }
     SandboxPanel > .hint { color: $text-muted; }
     SandboxPanel.narrow { dock: none; width: 100%; height: 12; border-left: none; border-top: solid $primary;
@@ -68,10 +76,10 @@ class SandboxPanel(Vertical):
         table: DataTable[str] = DataTable(id="demos", cursor_type="row", zebra_stripes=False)
         table.add_columns(*t("sandbox.columns").split("|"))
         with Container(id="sandbox-top"):
-            yield OptionList(*[Option(Text(f"{r.stat_shown:<4} {r.name}"), id=key) for key, r in RECIPES.items()],
-                             id="recipes")
+            yield OptionList(*self._recipe_options(), id="recipes")
             yield table
         yield Label(sandbox_hint(), classes="hint")
+        yield Static(id="snippet")  # the highlighted demo's snippet (not below NARROW columns: no room)
         yield RichLog(id="narration", max_lines=500, wrap=True, markup=False, highlight=False, min_width=20)
 
     def on_resize(self) -> None:
@@ -85,22 +93,44 @@ class SandboxPanel(Vertical):
         """The panel's own words in the current language (after a switch); the narration stays as it was said."""
         self.query_one("#sandbox-title", Label).update(t("sandbox.title"))
         self.query_one(".hint", Label).update(sandbox_hint())
+        recipes = self.query_one("#recipes", OptionList)
+        highlighted = recipes.highlighted
+        recipes.clear_options()
+        recipes.add_options(self._recipe_options())
+        recipes.highlighted = highlighted
         table = self.query_one(DataTable)
         for column, label in zip(table.columns.values(), t("sandbox.columns").split("|"), strict=False):
             column.label = Text(label)
         table.refresh()
 
+    @staticmethod
+    def _recipe_options() -> list[Option]:
+        return [Option(Text(f"{r.stat_shown:<4} {recipe_name(r)}"), id=key) for key, r in RECIPES.items()]
+
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         recipe = RECIPES.get(event.option.id or "")
         if recipe is None:
             return
-        self.query_one("#sandbox-title", Label).update(Text(recipe.description))
+        self.query_one("#sandbox-title", Label).update(Text(t_or(f"recipe.{recipe.key}.description",
+                                                                 recipe.description)))
+        self.show_snippet(recipe)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         demo = self.selected_demo
         if demo is not None:
             self.query_one("#sandbox-title", Label).update(
-                Text(t("sandbox.demo_title", pid=demo.pid, role=demo.role, description=demo.description)))
+                Text(t("sandbox.demo_title", pid=demo.pid, role=role_word(demo.role),
+                       # the demo's own (English) words for its role; translated: its recipe's description
+                       description=t_or(f"recipe.{demo.recipe}.description", demo.description))))
+            self.show_snippet(RECIPES[demo.recipe], demo.role)
+
+    def show_snippet(self, recipe: Recipe, role: str | None = None) -> None:
+        """The tutorial-style code the demo acts out; a gutter marks which lines each role runs, and a selected
+        demo process's own lines are bold (the others dim)."""
+        widget = self.query_one("#snippet", Static)
+        widget.set_class(bool(recipe.snippet), "shown")
+        if recipe.snippet:
+            widget.update(snippet_text(recipe, role))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -124,7 +154,7 @@ class SandboxPanel(Vertical):
         for demo in demos:
             proc = procs.get(demo.pid) if procs else None
             stat = format_stat(proc) if proc is not None and proc.identity == demo.identity else demo.stat_shown
-            table.add_row(str(demo.pid), stat, demo.role, demo.name)
+            table.add_row(str(demo.pid), stat, role_word(demo.role), recipe_name(RECIPES[demo.recipe]))
         if selected in demos:
             table.move_cursor(row=demos.index(selected), animate=False)
 
@@ -137,3 +167,18 @@ class SandboxPanel(Vertical):
 
     def action_demo(self, action: str) -> None:
         self.post_message(self.DemoAction(action, self.selected_demo))
+
+
+def snippet_text(recipe: Recipe, role: str | None = None) -> Text:
+    """The snippet with a gutter of role initials per line (P parent, C child...), code shown literally."""
+    roles = [r for r, _ in recipe.branches]
+    width = len(roles)
+    text = Text(snippet_legend(roles) + "\n", style="dim", no_wrap=True, overflow="ellipsis")
+    mine = set(recipe.lines_of(role)) if role else set()
+    for number, line in enumerate(recipe.snippet.splitlines(), 1):
+        gutter = "".join(r[0].upper() if number in recipe.lines_of(r) else " " for r in roles)
+        style = "" if not role else ("bold" if number in mine else "dim")
+        text.append(f"{gutter:<{width}} │ ", style="dim")
+        text.append(line + "\n", style=style)
+    text.rstrip()
+    return text

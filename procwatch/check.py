@@ -1,0 +1,69 @@
+"""`--check`: a monitoring plugin (Nagios, Icinga, Naemon, Sensu) in the manner of monitoring-plugins' check_procs.
+
+One sweep; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; one status line with perfdata on stdout. Engine only: no
+Textual, rich or psutil on this path.
+
+The age `--min-age` asks for is how long a process has been in the state it is in now, measured, not guessed: a
+process in S, D, T, t or Z has not run on a CPU since it entered that state, and the kernel says when it last ran
+(`se.exec_start` in /proc/PID/sched); our own value of that clock, read at the same time, gives "now". For R the
+age is the process's elapsed time (check_procs' ELAPSED). Where the kernel has no /proc/PID/sched, the elapsed time
+is used for every state: an upper bound, as check_procs uses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from procwatch.engine import procfs, words
+from procwatch.engine.checks import STATUS_NAMES, UNKNOWN, NagiosRange, perfdata, select, verdict
+from procwatch.engine.escape import printable
+from procwatch.engine.model import ProcInfo, Snapshot
+from procwatch.engine.tree import ProcessFilter
+from procwatch.view.collectors import make_collector
+
+
+def state_ages(snapshot: Snapshot, proc: str) -> Callable[[ProcInfo], float]:
+    """Seconds each process has been in its current state (see the module's docstring)."""
+    now_ms = procfs.last_ran_ms("thread-self")  # the scheduler's clock now: we are running
+
+    def age(p: ProcInfo) -> float:
+        elapsed = max(0.0, snapshot.taken_at - p.started)
+        if p.state == "R" or now_ms is None:
+            return elapsed
+        last = procfs.last_ran_ms(p.pid, proc)
+        if last is None:
+            return elapsed
+        return min(elapsed, max(0.0, (now_ms - last) / 1000))
+
+    return age
+
+
+def run_check(args: argparse.Namespace, process_filter: ProcessFilter, warning: NagiosRange | None,
+              critical: NagiosRange | None, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout
+    try:
+        snapshot = make_collector(args.procfs).sweep()
+    except OSError as error:
+        out.write(words.check_unknown(f"cannot read {args.procfs}: {error.strerror or error}") + "\n")
+        return UNKNOWN
+    if not snapshot.procs:
+        out.write(words.check_unknown(f"no process visible in {args.procfs}") + "\n")
+        return UNKNOWN
+    ages = state_ages(snapshot, args.procfs) if args.min_age is not None else None
+    mine = {os.getpid()} if procfs.proc_is_ours(args.procfs) else set()  # never count the check itself
+    chosen = select(snapshot.procs, process_filter.matches, mine, args.min_age, ages)
+    result = verdict(chosen, snapshot.procs, warning, critical, args.per_parent)
+    what = words.describe_filter_for_check(
+        ",".join(sorted(process_filter.users)), "".join(sorted(process_filter.states)), process_filter.text,
+        ",".join(sorted(process_filter.units)), process_filter.cgroup)
+    worst = (result.worst.pid, printable(result.worst.name), result.worst.children) if result.worst else None
+    line = words.check_status_line(STATUS_NAMES[result.status], result.selected, printable(what), worst,
+                                   args.per_parent, args.min_age,
+                                   perfdata(result, warning, critical, args.per_parent))
+    out.write(line + "\n")
+    return result.status
+
