@@ -572,7 +572,7 @@ REMOTE_SIGNAL_NEEDS_PYTHON = "signals on a remote need Python 3.10 there (read w
 REMOTE_NOT_CONNECTED = "the host is not connected"
 REMOTE_NO_REPLY = "the remote did not answer"
 PS_FALLBACK_LOSSES = ("zombies' exit status", "locked kB (L stays)", "start times < 1 s", "comm (from argv)",
-                      "signals")
+                      "cgroups", "signals")
 
 
 def ps_fallback_note(too_old: bool) -> str:
