@@ -10,12 +10,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from procwatch import __version__
+from procwatch import __version__, manual, settings
 from procwatch.engine.catalog import LANGUAGES, detect, set_language
 from procwatch.engine.model import MAX_INTERVAL, MIN_INTERVAL
 from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS, ProcessFilter
+from procwatch.ui.web import served_session  # no Textual: an environment variable
 
 SORT_CHOICES = tuple(SORT_KEYS)
 
@@ -34,48 +35,54 @@ def _silence_stdout() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def parse_host(value: str) -> HostSpec:
+    try:
+        return HostSpec.parse(value)
+    except ValueError as error:
+        raise UsageError(f"--host: {error}") from None
+
+
+def parse_ssh_config(value: str) -> str:
+    if not os.access(value, os.R_OK):
+        raise UsageError(f"--ssh-config: cannot read {value!r}")
+    return value
+
+
+def parse_connect_timeout(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 1 <= seconds <= 600):
+        raise UsageError(f"--connect-timeout: {value!r} must be from 1 to 600 seconds")
+    return seconds
+
+
 def add_host_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", metavar="[USER@]HOST[:PORT]", action="append", default=[],
+    parser.add_argument("--host", metavar="[USER@]HOST[:PORT]", action="append", default=[], type=parse_host,
                         help="watch this machine over ssh (repeatable; nothing is installed there)")
-    parser.add_argument("--ssh-config", metavar="FILE", help="ssh configuration file, handed to ssh as -F FILE")
-    parser.add_argument("--connect-timeout", metavar="SECONDS", default="10",
-                        help="seconds ssh may take to connect to a host (default 10)")
+    parser.add_argument("--ssh-config", metavar="FILE", type=parse_ssh_config,
+                        help="with --host: ssh configuration file, handed to ssh as -F FILE")
+    parser.add_argument("--connect-timeout", metavar="SECONDS", default=10.0, type=parse_connect_timeout,
+                        help="with --host: seconds ssh may take to connect to a host (default 10)")
 
 
 def parse_host_arguments(args: argparse.Namespace) -> tuple[list[HostSpec], SshOptions]:
     """The hosts to watch (a plain list: a config file can supply it later) and how ssh is run."""
-    hosts = []
-    for text in args.host:
-        try:
-            hosts.append(HostSpec.parse(text))
-        except ValueError as error:
-            raise UsageError(f"--host: {error}") from None
-    if args.ssh_config is not None and not os.access(args.ssh_config, os.R_OK):
-        raise UsageError(f"--ssh-config: cannot read {args.ssh_config!r}")
-    try:
-        timeout = float(args.connect_timeout)
-    except ValueError:
-        timeout = math.nan
-    if not (math.isfinite(timeout) and 1 <= timeout <= 600):
-        raise UsageError(f"--connect-timeout: {args.connect_timeout!r} must be from 1 to 600 seconds")
-    if (args.ssh_config is not None or args.connect_timeout != "10") and not hosts:
-        raise UsageError("--ssh-config and --connect-timeout go with --host")
-    if hosts and (args.check or args.watch or args.procfs != "/proc" or args.lesson):
-        raise UsageError("--host goes with the TUI and --once (--check, --watch, --procfs and --lesson read this "
-                         "machine)")
-    return hosts, SshOptions(config=args.ssh_config, connect_timeout=timeout)
+    hosts = list(args.host)
+    if hosts and (args.check or args.watch or args.procfs != "/proc" or args.lesson or args.web):
+        raise UsageError("--host goes with the TUI and --once (--check, --watch, --procfs, --lesson and --web read "
+                         "this machine)")
+    return hosts, SshOptions(config=args.ssh_config, connect_timeout=args.connect_timeout)
 
 
-def parse_users(value: str, local: bool = True) -> frozenset[str]:
-    """`local`: the names are this machine's (checked here); with --host they are the remote's, taken as given."""
+def parse_users(value: str) -> frozenset[str]:
     users = set()
     for name in value.split(","):
         name = name.strip()
         if not name:
             raise UsageError(f"--user: empty user name in {value!r}")
-        if not local:
-            pass
-        elif name.isdigit():
+        if name.isdigit():
             try:
                 name = pwd.getpwuid(int(name)).pw_name
             except (KeyError, OverflowError):
@@ -96,6 +103,20 @@ def parse_states(value: str) -> frozenset[str]:
     return frozenset(value)
 
 
+def parse_sort(value: str) -> str:
+    if value not in SORT_CHOICES:
+        raise UsageError(f"--sort: {value!r} is not one of {', '.join(SORT_CHOICES)}")
+    return value
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    host, colon, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # [::1]:8000
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--bind: {value!r} is not HOST:PORT, e.g. 127.0.0.1:8000")
+    return host, int(port)
+
+
 def parse_interval(value: str) -> float:
     try:
         seconds = float(value)
@@ -106,6 +127,12 @@ def parse_interval(value: str) -> float:
     return seconds
 
 
+def parse_lang(value: str) -> str:
+    if value not in LANGUAGES:
+        raise UsageError(f"--lang: {value!r} is not one of {', '.join(LANGUAGES)}")
+    return value
+
+
 def parse_units(value: str) -> frozenset[str]:
     units = frozenset(name.strip() for name in value.split(","))
     if "" in units:
@@ -113,11 +140,19 @@ def parse_units(value: str) -> frozenset[str]:
     return units
 
 
-def check_script_modes(args: argparse.Namespace) -> None:
-    """The combinations of --once, --check, --watch and their own flags that make sense; ranges parsed here."""
-    from procwatch.engine.checks import parse_range
+def columns_text(value: str) -> str:
+    """--columns as given, once checked (the TUI and --once parse it when they draw)."""
     from procwatch.engine.columns import parse_columns
 
+    try:
+        parse_columns(value)
+    except ValueError as error:
+        raise UsageError(f"--columns: {error}") from None
+    return value
+
+
+def check_script_modes(args: argparse.Namespace) -> None:
+    """The combinations of --once, --check, --watch and their own flags that make sense; ranges parsed here."""
     modes = [flag for flag, on in (("--once", args.once), ("--check", args.check), ("--watch", args.watch)) if on]
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} do not go together; choose one")
@@ -127,23 +162,25 @@ def check_script_modes(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag} goes with --check")
     if args.snapshots and not args.watch:
         raise UsageError("--snapshots goes with --watch")
-    if args.columns is not None:
-        if args.check or args.watch or args.json:
-            raise UsageError("--columns goes with --once (text) or the TUI")
-        try:
-            parse_columns(args.columns)
-        except ValueError as error:
-            raise UsageError(f"--columns: {error}") from None
+    if args.columns is not None and (args.check or args.watch or args.json):  # (checked by its type=)
+        raise UsageError("--columns goes with --once (text) or the TUI")
     if args.min_age is not None and not (math.isfinite(args.min_age) and args.min_age >= 0):
         raise UsageError(f"--min-age: {args.min_age!r} must be a number of seconds, 0 or more")
+    parse_ranges(args)
+    if not any(entry.isdigit() for entry in _listdir(args.procfs)):
+        raise UsageError(f"--procfs: {args.procfs!r} is not a procfs (no process directories in it)")
+
+
+def parse_ranges(args: argparse.Namespace) -> None:
+    """--warning and --critical as Nagios ranges, set as args.warning_range and args.critical_range."""
+    from procwatch.engine.checks import parse_range
+
     for name in ("warning", "critical"):
         text = getattr(args, name)
         try:
             setattr(args, f"{name}_range", parse_range(text) if text is not None else None)
         except ValueError as error:
             raise UsageError(f"--{name}: {error}") from None
-    if not any(entry.isdigit() for entry in _listdir(args.procfs)):
-        raise UsageError(f"--procfs: {args.procfs!r} is not a procfs (no process directories in it)")
 
 
 def _listdir(path: str) -> list[str]:
@@ -169,34 +206,52 @@ def _script_output(run: Callable[[], int]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The one parser: the config keys (procwatch.settings), the completion and the man page are made from it, so a
+    value is checked by its `type` wherever it comes from (a flag, the config file, the remembered state)."""
     parser = _Parser(prog="procwatch", description="Live process-state monitor: a process tree with decoded ps "
                      "STAT codes, zombies and orphans explained, and a sandbox of demo processes.")
     parser.add_argument("--version", action="version", version=f"procwatch {__version__}")
     parser.add_argument("--once", action="store_true", help="print the process tree once and exit (no TUI)")
-    parser.add_argument("--json", action="store_true", help="with --once: print a JSON array, one object per process")
-    parser.add_argument("--user", metavar="NAME[,NAME]", help="show only processes of these users (names or uids)")
-    parser.add_argument("--state", metavar="LETTERS", help=f"show only processes in these states, e.g. Z or DZ "
-                        f"(letters from {STATE_LETTERS})")
+    parser.add_argument("--json", action="store_true", help="with --once: print a JSON array, one object per "
+                        "process; with --watch: JSON Lines")
+    parser.add_argument("--user", metavar="NAME[,NAME]", type=parse_users,
+                        help="show only processes of these users (names or uids)")
+    parser.add_argument("--state", metavar="LETTERS", type=parse_states, help=f"show only processes in these "
+                        f"states, e.g. Z or DZ (letters from {STATE_LETTERS})")
     parser.add_argument("--filter", metavar="TEXT", help="show only processes whose name, command line or pid "
                         "contains TEXT (case-insensitive)")
-    parser.add_argument("--sort", metavar="KEY", default="pid", help=f"sort siblings by {', '.join(SORT_CHOICES)}")
-    parser.add_argument("--interval", metavar="SECONDS", default="1", help="TUI refresh interval (default 1)")
+    parser.add_argument("--sort", metavar="KEY", default="pid", type=parse_sort, choices=SORT_CHOICES,
+                        help=f"sort siblings by {', '.join(SORT_CHOICES)}")
+    parser.add_argument("--interval", metavar="SECONDS", default="1", type=parse_interval,
+                        help="TUI refresh interval (default 1)")
     parser.add_argument("--theme", metavar="NAME", help="TUI colour theme (any Textual theme, e.g. textual-light)")
-    parser.add_argument("--no-sandbox", action="store_true", help="disable the sandbox of demo processes")
+    parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True,
+                        help="the sandbox of demo processes (on by default; --no-sandbox turns it off)")
+    parser.add_argument("--kernel-threads", action=argparse.BooleanOptionalAction, default=False,
+                        help="TUI: show kernel threads (hidden by default, as htop does; K toggles them)")
+    parser.add_argument("--readonly", action=argparse.BooleanOptionalAction, default=False,
+                        help="TUI: send no signal, start no sandbox (for shared screens and --web)")
+    parser.add_argument("--web", action="store_true", help="serve the TUI to web browsers (textual-serve: pip "
+                        "install 'procwatch-tui[web]'); read-only unless --no-readonly is given")
+    parser.add_argument("--bind", metavar="HOST:PORT", default="127.0.0.1:8000", type=parse_bind,
+                        help="with --web: where to listen (default 127.0.0.1:8000, this machine only)")
     parser.add_argument("--lesson", action="store_true", help="start the guided lesson: the tutorial's sections "
                         "in order, each with a live demo (needs the sandbox)")
-    parser.add_argument("--lang", metavar="LANG", help=f"language of every word shown: {', '.join(LANGUAGES)} "
-                        "(default: PROCWATCH_LANG, then LC_ALL, LC_MESSAGES, LANG; zh* means Chinese)")
+    parser.add_argument("--lang", metavar="LANG", type=parse_lang, help=f"language of every word shown: "
+                        f"{', '.join(LANGUAGES)} (default: PROCWATCH_LANG, then LC_ALL, LC_MESSAGES, LANG; zh* is "
+                        "Chinese); --json stays English")
     add_script_arguments(parser)
     add_host_arguments(parser)
+    settings.add_arguments(parser)
+    manual.add_arguments(parser)
     return parser
 
 
 def add_script_arguments(parser: argparse.ArgumentParser) -> None:
     """Columns, cgroups, --check, --watch and --procfs (issue 13): plain flags, one per setting."""
-    parser.add_argument("--columns", metavar="NAME[,NAME]", help="columns to show, in order (ps -o names work "
+    parser.add_argument("--columns", metavar="NAME[,NAME]", type=columns_text, help="columns to show, in order (ps -o names work "
                         "too), e.g. pid,ppid,stat,args; with --once or in the TUI")
-    parser.add_argument("--unit", metavar="UNIT[,UNIT]", help="show only processes of these systemd units or "
+    parser.add_argument("--unit", metavar="UNIT[,UNIT]", type=parse_units, help="show only processes of these systemd units or "
                         "containers, e.g. ssh.service")
     parser.add_argument("--cgroup", metavar="TEXT", help="show only processes whose cgroup path contains TEXT")
     parser.add_argument("--procfs", metavar="PATH", default="/proc", help="read processes from this procfs "
@@ -219,35 +274,44 @@ def add_script_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
-        if args.sort not in SORT_CHOICES:
-            raise UsageError(f"--sort: {args.sort!r} is not one of {', '.join(SORT_CHOICES)}")
+        args = parser.parse_args(argv)
+        # Combinations are judged on the command line alone, before the config file fills in its values.
         check_script_modes(args)
         if args.json and not (args.once or args.watch):
             raise UsageError("--json goes with --once or --watch")
-        if args.lesson and (args.once or args.check or args.watch or args.no_sandbox):
-            raise UsageError("--lesson is for the TUI with its sandbox (not with --once, --check, --watch or "
-                             "--no-sandbox)")
         if (args.once or args.check or args.watch) and args.theme is not None:
             raise UsageError("--theme is for the TUI; --once, --check and --watch print plain text")
-        process_filter = ProcessFilter(
-            users=parse_users(args.user, local=not args.host) if args.user is not None else frozenset(),
-            states=parse_states(args.state) if args.state is not None else frozenset(),
-            text=args.filter or "",
-            units=parse_units(args.unit) if args.unit is not None else frozenset(),
-            cgroup=args.cgroup or "",
-        )
-        interval = parse_interval(args.interval)
-        if args.lang is not None and args.lang not in LANGUAGES:
-            raise UsageError(f"--lang: {args.lang!r} is not one of {', '.join(LANGUAGES)}")
+        if args.web and (args.once or args.check or args.watch):
+            raise UsageError("--web serves the TUI; --once, --check and --watch print plain text")
+        if args.lesson and (args.once or args.check or args.watch or not args.sandbox or args.readonly):
+            raise UsageError("--lesson is for the TUI with its sandbox (not with --once, --check, --watch, "
+                             "--no-sandbox or --readonly)")
+        if manual.wanted(args):
+            sys.stdout.write(manual.generate(parser, args))
+            return 0
+        # Only the TUI in a terminal remembers: not the scripts' modes, not --web nor its tabs (a visitor's theme
+        # is not the owner's).
+        script = args.once or args.check or args.watch
+        remember = not (script or args.print_config or args.web or served_session())
+        chosen = settings.resolve(parser, argv, args, remember=remember)
+        args = chosen.args
+        parse_ranges(args)  # again, on the namespace the settings made
+        if args.print_config:
+            sys.stdout.write(settings.render(parser, chosen))
+            return 0
         set_language(args.lang or detect(os.environ))
+        process_filter = ProcessFilter(users=args.user or frozenset(), states=args.state or frozenset(),
+                                       text=args.filter or "", units=args.unit or frozenset(),
+                                       cgroup=args.cgroup or "")
         hosts, ssh_options = parse_host_arguments(args)
-    except UsageError as error:
+    except (UsageError, settings.SettingsError) as error:
         if "--check" in argv:  # a monitoring system reads stdout, and 2 would mean CRITICAL: UNKNOWN is 3
             print(f"PROCS UNKNOWN: {error}")
             return 3
-        print(f"procwatch: {error} (see procwatch --help)", file=sys.stderr)
+        hint = " (see procwatch --help)" if isinstance(error, UsageError) else ""
+        print(f"procwatch: {error}{hint}", file=sys.stderr)
         return 2
     if args.check:
         from procwatch.check import run_check
@@ -256,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.watch:
         from procwatch.watch import run_watch
 
-        return _script_output(lambda: run_watch(args, process_filter, interval))
+        return _script_output(lambda: run_watch(args, process_filter, args.interval))
     if args.once:
         from procwatch.report import run_once
 
@@ -276,14 +340,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             _silence_stdout()
             print(f"procwatch: cannot write the output: {error.strerror or error}", file=sys.stderr)
             return 1
-    return _run_tui(args, process_filter, interval, hosts, ssh_options)
+    if args.web and not served_session():
+        from procwatch.ui.web import serve
 
-
-def _run_tui(args: argparse.Namespace, process_filter: ProcessFilter, interval: float,
-             hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
+        # Read-only unless the command line itself said --no-readonly (a config's default does not count).
+        explicit_no = chosen.origins.get("readonly") == "flag" and not args.readonly
+        host, port = args.bind
+        return serve(host, port, argv, readonly=not explicit_no)
     from procwatch.engine.columns import parse_columns
     from procwatch.ui.launcher import run_app
 
-    return run_app(process_filter=process_filter, interval=interval, sort=args.sort, theme=args.theme,
-                   sandbox=not args.no_sandbox, columns=parse_columns(args.columns) if args.columns else None,
-                   procfs=args.procfs, lesson=args.lesson, hosts=hosts, ssh_options=ssh_options)
+    return run_app(process_filter=process_filter, interval=args.interval, sort=args.sort, theme=args.theme,
+                   sandbox=args.sandbox, hide_kernel=not args.kernel_threads, readonly=args.readonly,
+                   keymap=chosen.keymap, state=chosen.state, remembered=chosen.remembered, notices=chosen.notices,
+                   theme_origin=chosen.origins.get("theme"), lesson=args.lesson,
+                   columns=parse_columns(args.columns) if args.columns else None, procfs=args.procfs,
+                   hosts=hosts, ssh_options=ssh_options)

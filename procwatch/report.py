@@ -132,8 +132,10 @@ def column_lines(rows: list[Row], names: str, observations: Observations, guides
     header = not all(name.strip().endswith("=") for name in names.split(","))
     import time
 
+    # the boot clock as it was at the sweep (time goes on while the rows are built: on a loaded machine, seconds)
+    uptime = time.clock_gettime(time.CLOCK_BOOTTIME) - (time.time() - observations.snapshot.taken_at)
     ctx = ColumnContext(now=observations.snapshot.taken_at, mem_total_kb=mem_total_kb(proc), proc=proc,
-                        uptime=time.clock_gettime(time.CLOCK_BOOTTIME))
+                        uptime=uptime)
     table = [[printable(column.value(row.proc, ctx)) for column in columns] for row in rows]
     widths = [max([len(column.header)] + [len(line[i]) for line in table]) for i, column in enumerate(columns)]
     lines = [_join([column.header for column in columns], columns, widths)] if header else []

@@ -6,6 +6,7 @@ scenes the snapshot tests share with the README screenshots), and registers the 
 from __future__ import annotations
 
 import os
+import pathlib
 import sys
 from collections.abc import Iterator
 
@@ -25,6 +26,23 @@ def english_unless_asked() -> Iterator[None]:
     catalog.set_language("en")
     yield
     catalog.set_language("en")
+
+
+@pytest.fixture(autouse=True)
+def no_user_settings(tmp_path_factory) -> Iterator[pathlib.Path]:
+    """Keep the user's own config and remembered state out of every test (and every procwatch a test starts:
+    subprocesses inherit the environment), and never write theirs. (Not through `monkeypatch`: an autouse fixture
+    holding it would undo a test's own patches only after every other fixture's teardown.)"""
+    home = tmp_path_factory.mktemp("xdg")
+    saved = {name: os.environ.get(name) for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")}
+    os.environ["XDG_CONFIG_HOME"] = str(home / "config")
+    os.environ["XDG_STATE_HOME"] = str(home / "state")
+    yield home
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def pytest_terminal_summary(terminalreporter):

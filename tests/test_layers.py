@@ -21,9 +21,11 @@ RULES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "engine": (frozenset({"engine"}), frozenset()),
     "sandbox": (frozenset({"engine", "sandbox"}), frozenset()),
     "view": (frozenset({"engine", "view"}), frozenset({"rich", "psutil"})),
-    "ui": (frozenset({"engine", "view", "ui", "sandbox"}), frozenset({"rich", "textual"})),
+    "ui": (frozenset({"engine", "view", "ui", "sandbox"}), frozenset({"rich", "textual", "textual_serve"})),
     # the package's top level: the CLI, the --once report, __main__; Textual only through procwatch.ui
-    "": (frozenset({"engine", "view", "ui", "report", "hosts_report", "cli", "check", "watch"}), frozenset()),
+    # tomli: Python 3.10's stand-in for tomllib (standard from 3.11, unknown to 3.10's stdlib list), in settings
+    "": (frozenset({"engine", "view", "ui", "report", "hosts_report", "cli", "check", "watch", "settings", "manual"}),
+         frozenset({"tomli", "tomllib"})),
 }
 
 

@@ -109,7 +109,7 @@ def wchan_value(p: ProcInfo, ctx: ColumnContext) -> str:
 
 
 def command_value(p: ProcInfo, ctx: ColumnContext) -> str:
-    return p.cmdline + (" <defunct>" if p.state == "Z" else "")
+    return p.cmdline  # as ps prints args: `[name] <defunct>` for a zombie
 
 
 def renamed(p: ProcInfo) -> bool:
@@ -154,7 +154,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("command", "COMMAND", 0, False, ("args", "cmd"), command_value, "command line (the tree in the TUI)"),
 )
 BY_NAME: dict[str, Column] = {name: column for column in COLUMNS for name in (column.key, *column.aliases)}
-DEFAULT_TUI = ("pid", "user", "stat", "cpu", "rss", "elapsed", "command")
+DEFAULT_TUI = ("pid", "user", "stat", "cpu", "rss", "time", "command")  # TIME: CPU time, as ps aux (ELAPSED on request)
 
 
 def parse_columns(value: str) -> tuple[Column, ...]:

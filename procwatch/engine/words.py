@@ -546,6 +546,36 @@ def sandbox_line(event: NamedTuple) -> str:
     return phrase(event) if phrase is not None else f"{type(event).__name__} {tuple(event)}"
 
 
+# ---- settings, remembered state, read-only
+
+
+def state_unusable(path: str, reason: str, aside: str | None, rename_error: str | None) -> str:
+    """A damaged or unreadable state file: procwatch starts from its defaults and says what it did."""
+    if aside is not None:
+        return t("state.unusable", path=path, reason=reason, aside=aside)
+    return t("state.unusable_kept", path=path, reason=reason, error=rename_error)
+
+
+def state_not_saved(path: str, reason: str) -> str:
+    return t("state.not_saved", path=path, reason=reason)
+
+
+def remembered_theme_gone(theme: str) -> str:
+    return t("state.theme_gone", theme=repr(theme))
+
+
+def readonly_mark() -> str:
+    return t("readonly.mark")
+
+
+def readonly_signal() -> str:
+    return t("readonly.signal")
+
+
+def readonly_sandbox() -> str:
+    return t("readonly.sandbox")
+
+
 # ---- fleet: other machines over ssh (procwatch.engine.remote, procwatch --host)
 
 # (what ssh says on stderr, lower-cased) -> one line for the user; the first match wins

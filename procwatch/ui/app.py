@@ -26,6 +26,7 @@ from procwatch.engine.tree import ProcessFilter, cgroup_unit, children_map
 from procwatch.sandbox import Sandbox
 from procwatch.ui.keys import APP_KEYS, SANDBOX_KEYS, bindings, relabel
 from procwatch.ui.lesson import LessonController, LessonPanel
+from procwatch.ui.memory import Memory
 from procwatch.ui.messages import SandboxNews, SnapshotReady, SweepFailed
 from procwatch.ui.palette import ProcwatchCommands
 from procwatch.ui.sandbox_controller import SandboxController
@@ -58,14 +59,20 @@ class ProcwatchApp(App[int]):
     BINDINGS = bindings(APP_KEYS) + bindings(SANDBOX_KEYS)
 
     def __init__(self, collector: Collector, view: View, interval: float, theme: str | None = None,
-                 sandbox: bool = True, columns: tuple[Column, ...] = DEFAULT_COLUMNS, procfs: str = "/proc",
-                 lesson: bool = False) -> None:
+                 sandbox: bool = True, *, columns: tuple[Column, ...] = DEFAULT_COLUMNS, procfs: str = "/proc",
+                 lesson: bool = False, readonly: bool = False, keymap: dict[str, str] | None = None,
+                 memory: Memory | None = None) -> None:
         super().__init__()
         self.columns = columns
         self.procfs = procfs  # signals and demos are refused when it is not our own /proc
-        self.sandbox_controller = SandboxController(self, sandbox)
+        self.readonly = readonly  # no signal, no sandbox: said by the keys that would act, shown in the summary
+        self.sandbox_controller = SandboxController(
+            self, sandbox and not readonly, "readonly.sandbox" if readonly else "sandbox.disabled")
         self.lesson = LessonController(self)
         self.lesson_at_start = lesson
+        self.keymap = keymap or {}
+        self.memory = memory or Memory()
+        self.memory_notice: str | None = None
         self.details_wanted = True
         self.collector = collector
         self.interval = interval
@@ -88,6 +95,9 @@ class ProcwatchApp(App[int]):
         if self.initial_theme:
             self.theme = self.initial_theme
         relabel([self, *self.query("*")])  # the footer's words in the current language, whatever came before
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        self.memory.start(self)
         self._show_filter()
         table = self.query_one(ProcessTable)
         table.procfs = self.procfs
@@ -100,6 +110,7 @@ class ProcwatchApp(App[int]):
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # hand back what on_snapshot_ready froze (matters where apps come and go: the tests)
+        self.memory_notice = self.memory.save(self)
         self.poller.stop()
         self.sandbox_controller.close()
 
@@ -161,10 +172,11 @@ class ProcwatchApp(App[int]):
             if self.sandbox is not None:
                 self.sandbox_controller.show(dict(update.observations.snapshot.procs))
                 table.labels = self.sandbox_controller.labels()
-            self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval))
+            self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval, self.readonly))
         if update.threads_left_out and not (previous and previous.threads_left_out):
             self.say(words.threads_capped(update.threads_left_out), severity="warning", timeout=6)
         if first:
+            self.memory.restore_collapsed(self, dict(update.observations.snapshot.procs))
             # Move everything alive now (Textual's widgets, styles, caches: ~100k objects) out of the cyclic GC's
             # reach. Measured at 10,000 processes: full collections 52 -> 15-26 ms, the largest UI stall 57 -> 18-30
             # ms. Refcounting still frees these objects; only cyclic garbage among them would stay.
@@ -294,7 +306,7 @@ class ProcwatchApp(App[int]):
         if not self.poller.paused:
             self.poller.refresh_now()
         if self.last:
-            self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval))
+            self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval, self.readonly))
 
     def action_interval(self, step: int) -> None:
         index = min(range(len(INTERVAL_STEPS)), key=lambda i: abs(INTERVAL_STEPS[i] - self.interval))
@@ -358,7 +370,7 @@ class ProcwatchApp(App[int]):
         table.refresh()
         self._show_details(table.selected)
         if self.last is not None:
-            self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval))
+            self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval, self.readonly))
 
     def action_jump(self) -> None:
         self.push_screen(JumpScreen(), self.jump_to)
@@ -370,6 +382,9 @@ class ProcwatchApp(App[int]):
             self.say(t("notice.no_pid", pid=pid), severity="warning")
 
     def action_signal(self) -> None:
+        if self.readonly:
+            self.say(words.readonly_signal(), severity="warning")
+            return
         proc = self.query_one(ProcessTable).selected
         if proc is not None:
             self.push_screen(SignalScreen(proc, self._signal_warnings(proc)), partial(self._send_signal, proc))
@@ -433,7 +448,10 @@ class ProcwatchApp(App[int]):
 
 def make_app(collector: Collector | None = None, process_filter: ProcessFilter = ProcessFilter(),
              interval: float = 1.0, sort: str = "pid", theme: str | None = None, sandbox: bool = True,
-             lesson: bool = False, columns: tuple[Column, ...] | None = None, procfs: str = "/proc") -> ProcwatchApp:
-    view = View(process_filter=process_filter, sort=sort)
+             lesson: bool = False, columns: tuple[Column, ...] | None = None, procfs: str = "/proc",
+             hide_kernel: bool = False, readonly: bool = False, keymap: dict[str, str] | None = None,
+             memory: Memory | None = None) -> ProcwatchApp:
+    view = View(process_filter=process_filter, sort=sort, hide_kernel=hide_kernel)
     return ProcwatchApp(collector or make_collector(procfs), view, interval, theme, sandbox,
-                        columns or DEFAULT_COLUMNS, procfs, lesson)
+                        columns=columns or DEFAULT_COLUMNS, procfs=procfs, lesson=lesson, readonly=readonly,
+                        keymap=keymap, memory=memory)

@@ -8,6 +8,7 @@ import signal
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -143,12 +144,11 @@ class FleetApp(ProcwatchApp):
     BINDINGS = [*ProcwatchApp.BINDINGS, Binding("backspace", "fleet", "Hosts", id="fleet.back")]
 
     def __init__(self, monitor: FleetMonitor, view: View, interval: float, theme: str | None = None,
-                 columns: tuple[Column, ...] | None = None) -> None:
+                 **app_options: Any) -> None:
         self.monitor = monitor
         self.host_index = 0
         self._pollers: dict[int, Poller] = {}  # the hosts not shown now, paused
-        super().__init__(monitor.collectors[0], view, interval, theme, sandbox=False,
-                         columns=columns or DEFAULT_COLUMNS)
+        super().__init__(monitor.collectors[0], view, interval, theme, False, **app_options)
 
     # Textual calls the handlers of every class in the MRO, this one's first: no super() calls here.
     def on_mount(self) -> None:
@@ -242,7 +242,10 @@ class FleetApp(ProcwatchApp):
 
 def make_fleet_app(hosts: Sequence[HostSpec], options: SshOptions, process_filter: ProcessFilter = ProcessFilter(),
                    interval: float = 1.0, sort: str = "pid", theme: str | None = None,
-                   columns: tuple[Column, ...] | None = None) -> FleetApp:
+                   columns: tuple[Column, ...] | None = None, hide_kernel: bool = False,
+                   **app_options: Any) -> FleetApp:
+    """app_options: what ProcwatchApp takes besides (readonly, keymap, memory): --readonly is honoured."""
     """Nothing connects before the app mounts; the launcher first calls `app.monitor.open_masters()`."""
     monitor = FleetMonitor(hosts, replace(options, batch_mode=True), interval)
-    return FleetApp(monitor, View(process_filter=process_filter, sort=sort), interval, theme, columns)
+    return FleetApp(monitor, View(process_filter=process_filter, sort=sort, hide_kernel=hide_kernel), interval,
+                    theme, columns=columns or DEFAULT_COLUMNS, **app_options)

@@ -3,11 +3,12 @@ made from these tables. Each binding has an id, so a keymap (`App.set_keymap`) c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from textual.binding import Binding
+if TYPE_CHECKING:  # the ids and keys are read without Textual too: the config check runs for --once
+    from textual.binding import Binding
 
 from procwatch.engine.catalog import t, using
 
@@ -32,6 +33,8 @@ class Key(NamedTuple):
 
 
 def binding(key: Key) -> Binding:
+    from textual.binding import Binding
+
     return Binding(key.keys, key.action, key.label, show=key.footer, priority=key.priority, id=key.id)
 
 
@@ -102,17 +105,21 @@ GROUPS: tuple[tuple[str, tuple[Key, ...]], ...] = (
 ALL_KEYS = TABLE_KEYS + APP_KEYS + SANDBOX_KEYS
 
 
-def sandbox_hint() -> str:
-    """The one-line key hint under the sandbox's recipe list."""
-    return "  ".join(f"{key.shown} {key.label}" for key in SANDBOX_KEYS)
+def sandbox_hint(keymap: Mapping[str, str] | None = None) -> str:
+    """The one-line key hint under the sandbox's recipe list (with the keys the user's keymap moved)."""
+    keymap = keymap or {}
+    return "  ".join(f"{keymap.get(key.id, key.shown)} {key.label}" for key in SANDBOX_KEYS)
 
 
-def help_rows() -> list[tuple[str, str]]:
-    """(key as written, what it does) for the help screen, grouped, with ctrl+c folded into q."""
+def help_rows(keymap: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """(key as written, what it does) for the help screen, grouped, with ctrl+c folded into q. A key moved by the
+    user's keymap is shown as they wrote it."""
+    keymap = keymap or {}
     rows: list[tuple[str, str]] = []
     for title, keys in GROUPS:
         rows.append((t(title), ""))
-        rows += [(key.shown, key.help) for key in keys if key.id != "app.interrupt"]
+        rows += [(keymap[key.id].replace(",", " ") if key.id in keymap else key.shown, key.help)
+                 for key in keys if key.id != "app.interrupt"]
     rows.append((t("keys.group.elsewhere"), ""))
     rows += [(t(shown) if shown.startswith("keys.") else shown, t(help_id)) for shown, help_id in OTHER_HELP]
     return rows

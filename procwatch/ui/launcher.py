@@ -10,11 +10,16 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType, TracebackType
+from typing import Any
 
+from procwatch.engine import words
 from procwatch.engine.columns import Column
 from procwatch.engine.remote import HostSpec, SshOptions
+from procwatch.engine.state import StateFile
 from procwatch.engine.tree import ProcessFilter
 from procwatch.ui.app import ProcwatchApp, make_app
+from procwatch.ui.memory import Memory
+from procwatch.ui.web import served_session
 
 
 class _ExitOnSignals:
@@ -75,6 +80,8 @@ class _TerminalWatch:
 
 
 def _terminal_missing() -> str | None:
+    if served_session():  # a browser tab of --web: Textual's web driver talks over pipes, by design
+        return None
     for name, stream in (("standard input", sys.stdin), ("standard output", sys.stdout)):
         if stream is None or not stream.isatty():
             return f"{name} is not one"
@@ -84,32 +91,46 @@ def _terminal_missing() -> str | None:
 
 
 def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: str | None, sandbox: bool,
-            lesson: bool = False, columns: tuple[Column, ...] | None = None, procfs: str = "/proc",
-            hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
+            hide_kernel: bool = False, readonly: bool = False, keymap: dict[str, str] | None = None,
+            state: StateFile | None = None, remembered: dict[str, Any] | None = None, notices: Sequence[str] = (),
+            theme_origin: str | None = None, lesson: bool = False, columns: tuple[Column, ...] | None = None,
+            procfs: str = "/proc", hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
+    """theme_origin: where the theme came from: "flag", "state" or "FILE:LINE" of the config file.
+    hosts: other machines over ssh: the fleet view first."""
     missing = _terminal_missing()
     if missing is not None:
         print(f"procwatch: the TUI needs a terminal, and {missing}; "
               "use procwatch --once (or --once --json) in scripts and pipes", file=sys.stderr)
         return 2
+    notices = list(notices)
+    memory = Memory(state, remembered, notices)
     fleet = None
-    if hosts:  # other machines over ssh: the fleet view first
+    if hosts:
         from procwatch.ui.fleet import make_fleet_app
 
-        app: ProcwatchApp = (fleet := make_fleet_app(hosts, ssh_options or SshOptions(), process_filter, interval,
-                                                     sort, theme, columns))
+        app: ProcwatchApp = (fleet := make_fleet_app(
+            hosts, ssh_options or SshOptions(), process_filter, interval, sort, theme, columns=columns,
+            hide_kernel=hide_kernel, readonly=readonly, keymap=keymap, memory=memory))
     else:
         app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox,
-                       lesson=lesson, columns=columns, procfs=procfs)
+                       hide_kernel=hide_kernel, readonly=readonly, keymap=keymap, memory=memory, lesson=lesson,
+                       columns=columns, procfs=procfs)
     if theme is not None and theme not in app.available_themes:
-        names = ", ".join(sorted(app.available_themes))
-        print(f"procwatch: --theme: unknown theme {theme!r}; choose from {names} (see procwatch --help)",
-              file=sys.stderr)
-        return 2
+        if theme_origin == "state":  # a theme remembered from a version that had it: not worth refusing to start
+            app.initial_theme = None
+            memory.notices.append(words.remembered_theme_gone(theme))
+        else:
+            names = ", ".join(sorted(app.available_themes))
+            where = f"{theme_origin}: theme" if theme_origin not in (None, "flag") else "--theme"
+            print(f"procwatch: {where}: unknown theme {theme!r}; choose from {names}", file=sys.stderr)
+            return 2
     if fleet is not None:
         fleet.monitor.open_masters()  # passwords and 2FA prompts now, on the terminal, before the TUI
     with _ExitOnSignals(app), _TerminalWatch(app, (sys.stdin.fileno(), sys.stdout.fileno())) as watch:
         app.run()
     status = app.return_code or 0
+    if app.memory_notice:
+        print(f"procwatch: {app.memory_notice}", file=sys.stderr)
     if app._exception is not None:
         print(f"procwatch: ended by an internal error: {app._exception!r}", file=sys.stderr)
         status = status or 1

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 
 class SandboxController:
-    def __init__(self, app: ProcwatchApp, enabled: bool) -> None:
+    def __init__(self, app: ProcwatchApp, enabled: bool, disabled_because: str = "sandbox.disabled") -> None:
         self.app = app
         self.enabled = enabled
+        self.disabled_because = disabled_because  # the message id a sandbox key says when the sandbox is off
         self.sandbox: Sandbox | None = None  # created at the first demo
         self.select_when_seen: int | None = None  # the pid the cursor goes to once the table shows it
         self.following: str | None = None  # the recipe of the last demo asked for: the cursor follows its first process
@@ -46,7 +47,7 @@ class SandboxController:
 
     def _refuse_when_disabled(self) -> bool:
         if not self.enabled:
-            self.app.say(t("sandbox.disabled"), severity="warning")
+            self.app.say(t(self.disabled_because), severity="warning")
         return not self.enabled
 
     def toggle_panel(self) -> None:

@@ -84,7 +84,9 @@ def test_printable_escapes_every_unsafe_code_point():
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(st.characters(exclude_categories=UNSAFE_CATEGORIES)).filter(lambda t: not any(map(unsafe, t))))
+# Unassigned code points (Cn) are left out: printable() follows Unicode 15's Cf list, and some of them (U+13439) are
+# still unassigned in the Unicode this Python knows: escaping those is deliberate.
+@given(st.text(st.characters(exclude_categories=(*UNSAFE_CATEGORIES, "Cn"))).filter(lambda t: not any(map(unsafe, t))))
 def test_printable_leaves_safe_text_unchanged(text):
     assert printable(text) == text
 

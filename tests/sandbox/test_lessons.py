@@ -179,6 +179,27 @@ def test_every_story_event_has_a_phrase():
         assert cls.__name__ == kind
 
 
+SAMPLE = {"int": 7, "float": 1.5, "str": "x", "bool": True}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("flag", [True, False])
+def test_every_story_event_is_said_in_both_languages(lang, flag):
+    """Every event class, with sample values (each bool both ways), makes a whole line in each language: every
+    phrase id exists in the catalogue and every field it names is given."""
+    from procwatch.engine import catalog
+    from procwatch.engine.words import sandbox_line
+
+    with catalog.using(lang):
+        for cls in wire.STORY.values():
+            values = {}
+            for name, kind in cls.__annotations__.items():
+                base = getattr(kind, "__forward_arg__", kind).split("|")[0].strip()
+                values[name] = flag if base == "bool" else SAMPLE.get(base, 3)
+            line = sandbox_line(cls(**values))
+            assert line and not line.startswith(cls.__name__) and "{" not in line, (cls.__name__, line)
+
+
 class Log:
     def __init__(self) -> None:
         self.lock = threading.Lock()

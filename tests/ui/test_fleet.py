@@ -177,3 +177,19 @@ def test_fleet_view_snapshot(snap_compare):
     app = FleetOnly()
     app.theme = "textual-dark"
     assert snap_compare(app, terminal_size=(80, 24), run_before=lambda pilot: pilot.press("down", "down"))
+
+
+async def test_readonly_sends_nothing_to_a_remote_either(local_ssh, children):
+    sleeper = children.sleeper()
+    app = make_fleet_app(hosts("alpha"), local_ssh, ProcessFilter(text=str(sleeper.pid)), interval=0.5,
+                         readonly=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet view")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: sleeper.pid in shown_pids(app), what="the sleeper")
+        assert app.query_one("ProcessTable").select_pid(sleeper.pid)
+        await pilot.press("k")
+        await pilot.pause()
+        assert not isinstance(app.screen, SignalScreen)
+        assert sleeper.poll() is None
+        assert notifications(app)

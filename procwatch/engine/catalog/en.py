@@ -469,4 +469,12 @@ MESSAGES: dict[str, str] = {
     'role.exec': 'exec',
     'role.demo': 'demo',
     'snippet.legend': '{keys}: the lines each one runs',
+    # ---- settings, remembered state, read-only
+    'state.unusable': 'remembered settings in {path} were unusable ({reason}); set aside as {aside}, starting afresh',
+    'state.unusable_kept': 'remembered settings in {path} were unusable ({reason}) and could not be set aside ({error})',
+    'state.not_saved': 'could not remember your choices in {path}: {reason}',
+    'state.theme_gone': 'the remembered theme {theme} no longer exists; using the default',
+    'readonly.mark': 'READ-ONLY',
+    'readonly.signal': 'read-only (--readonly): procwatch sends no signal',
+    'readonly.sandbox': 'read-only (--readonly): the sandbox is off',
 }

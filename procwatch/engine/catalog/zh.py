@@ -511,4 +511,12 @@ MESSAGES: dict[str, str] = {
     'recipe.cores.description': '与 CPU 一样多的忙碌子进程 (并行: 每个都有 CPU), 然后两倍数量 (并发: 它们轮流使用时间片; R 表示运行态或就绪态)。每个阶段 2 秒; 讲解给出每个子进程在 CPU 上的时间与在运行队列中就绪的时间。受 RLIMIT_CPU 限制。',
     'recipe.init-orphan.name': '被 init 收养的孤儿',
     'recipe.init-orphan.description': '沙箱之外被收养的孤儿进程: 监督进程为这个演示清除了子进程收割者标志, 所以中间进程退出时 (2 秒后) 孤儿进程交给 init (PID 1) 或 procwatch 之上的收割者, 就像没有沙箱时一样。它仍会随监督进程一起结束 (生命线管道), 或被自己的定时器结束, 或在清理时被结束 (按 PID 和创建时间)。',
+    # ---- settings, remembered state, read-only
+    'state.unusable': '{path} 中记住的设置无法使用 ({reason}); 已另存为 {aside}, 从头开始',
+    'state.unusable_kept': '{path} 中记住的设置无法使用 ({reason}), 也无法另存 ({error})',
+    'state.not_saved': '无法把你的选择记在 {path}: {reason}',
+    'state.theme_gone': '记住的主题 {theme} 已不存在; 使用默认主题',
+    'readonly.mark': '只读',
+    'readonly.signal': '只读 (--readonly): procwatch 不发送信号',
+    'readonly.sandbox': '只读 (--readonly): 沙箱已关闭',
 }

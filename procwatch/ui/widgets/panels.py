@@ -31,6 +31,7 @@ from procwatch.engine.words import (
     note_words,
     plural_s,
     process_label,
+    readonly_mark,
     state_model,
     timeline,
     tty_name,
@@ -40,11 +41,14 @@ from procwatch.engine.words import (
 from procwatch.view.poller import Update
 
 
-def summary_text(update: Update, paused: bool, interval: float) -> Text:
+def summary_text(update: Update, paused: bool, interval: float, readonly: bool = False) -> Text:
     snapshot = update.observations.snapshot
     counts, threads = update.facts.state_counts, update.facts.threads
     zombies = sum(1 for z in update.observations.zombies.values() if not z.threads_alive)
     text = Text()
+    if readonly:  # first: it must show on the narrowest terminal
+        text.append(readonly_mark(), style="reverse bold")
+        text.append("  ")
     text.append(t("summary.counts", processes=len(snapshot), threads=threads), style="bold")
     text.append(t("summary.flagged", zombies=zombies, orphans=len(update.observations.orphans)),
                 style="bold" if zombies or update.observations.orphans else "")

@@ -78,7 +78,7 @@ class SandboxPanel(Vertical):
         with Container(id="sandbox-top"):
             yield OptionList(*self._recipe_options(), id="recipes")
             yield table
-        yield Label(sandbox_hint(), classes="hint")
+        yield Label(sandbox_hint(getattr(self.app, "keymap", None)), classes="hint")
         yield Static(id="snippet")  # the highlighted demo's snippet (not below NARROW columns: no room)
         yield RichLog(id="narration", max_lines=500, wrap=True, markup=False, highlight=False, min_width=20)
 
@@ -92,7 +92,7 @@ class SandboxPanel(Vertical):
     def relabel(self) -> None:
         """The panel's own words in the current language (after a switch); the narration stays as it was said."""
         self.query_one("#sandbox-title", Label).update(t("sandbox.title"))
-        self.query_one(".hint", Label).update(sandbox_hint())
+        self.query_one(".hint", Label).update(sandbox_hint(getattr(self.app, "keymap", None)))
         recipes = self.query_one("#recipes", OptionList)
         highlighted = recipes.highlighted
         recipes.clear_options()

@@ -83,7 +83,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         parts: list[Text | Table | Group] = []
-        for key, description in help_rows():
+        for key, description in help_rows(getattr(self.app, "keymap", None)):  # the user's keys, if moved
             if not description:  # a group title, then its keys in a grid (a long description wraps under itself)
                 parts.append(Text(key, style="bold underline"))
                 grid = Table.grid(padding=(0, 2))
