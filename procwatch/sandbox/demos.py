@@ -311,17 +311,8 @@ def demo_orphan(ctx: Ctx) -> None:
     pid = _fork_child(ctx, "demo-orphan", death_signal=False)
     if pid == 0:
         os.close(said_r)
-        child = os.getpid()
-        ctx.tell(wire.ForkReturned("child", 0, child, os.getppid()))
-        os.close(said_w)
-        deadline = time.monotonic() + 3 + ORPHAN_PARENT_SECONDS
-        while os.getppid() == me:
-            if time.monotonic() > deadline:
-                os._exit(1)
-            time.sleep(0.002)
-        adopter = os.getppid()
+        await_adoption(ctx, me, said_w, 3 + ORPHAN_PARENT_SECONDS)
         _sys.set_death_signal(signal.SIGKILL, ctx.supervisor)
-        ctx.tell(wire.Adopted(child, me, adopter, "supervisor" if adopter == ctx.supervisor else _adopter_kind(adopter)))
         rec = ctx.record("orphan", "S", RECIPES["orphan"].description + f" Its first parent was {me}.")
         ctx.ready(rec)
         sleep_forever()
@@ -388,6 +379,21 @@ def demo_D(ctx: Ctx) -> None:
     ctx.gone(got, status)
     ctx.tell(wire.ExitCalled(me, "os._exit", 0, "after_wait"))
     os._exit(0)
+
+
+def await_adoption(ctx: Ctx, parent: int, said: int, seconds: float) -> None:
+    """In an orphan-to-be: say what fork() returned, tell the parent (closing `said`) that it may exit, wait to be
+    re-parented (at most `seconds`, else end), and say who adopted it."""
+    me = os.getpid()
+    ctx.tell(wire.ForkReturned("child", 0, me, os.getppid()))
+    os.close(said)
+    deadline = time.monotonic() + seconds
+    while os.getppid() == parent:
+        if time.monotonic() > deadline:
+            os._exit(1)
+        time.sleep(0.002)
+    adopter = os.getppid()
+    ctx.tell(wire.Adopted(me, parent, adopter, "supervisor" if adopter == ctx.supervisor else _adopter_kind(adopter)))
 
 
 def _adopter_kind(pid: int) -> str:

@@ -30,6 +30,7 @@ from procwatch.sandbox.demos import (
     _fork_child,
     _helper_loop,
     _state_of,
+    await_adoption,
     enter,
     sleep_forever,
 )
@@ -527,17 +528,7 @@ def demo_init_orphan(ctx: Ctx) -> None:
     pid = _fork_child(ctx, "demo-init-orphan", death_signal=False)  # it must outlive its parent
     if pid == 0:
         os.close(said_r)
-        child = os.getpid()
-        ctx.tell(wire.ForkReturned("child", 0, child, os.getppid()))
-        os.close(said_w)
-        deadline = time.monotonic() + 5 + ESCAPE_LINGER
-        while os.getppid() == me:
-            if time.monotonic() > deadline:
-                os._exit(1)
-            time.sleep(0.002)
-        adopter = os.getppid()
-        kind = "supervisor" if adopter == ctx.supervisor else _adopter_kind(adopter)
-        ctx.tell(wire.Adopted(child, me, adopter, kind))
+        await_adoption(ctx, me, said_w, 5 + ESCAPE_LINGER)
         ctx.ready(ctx.record("orphan", "S", _desc(ctx, f"Its first parent was {me}; now init or a subreaper "
                                                        f"above procwatch is its parent.")))
         # No death signal can help here (its parent is init): it ends when the supervisor goes (the lifeline

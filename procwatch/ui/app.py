@@ -46,6 +46,7 @@ from procwatch.view.collectors import make_collector
 from procwatch.view.poller import Poller, Update, View
 
 DETAILS_MIN_HEIGHT = 16  # rows of screen below which the details panel would leave the table no rows
+SHORT_SCREEN = 32  # rows below which the lesson and the sandbox panel take less room
 
 
 class ProcwatchApp(App[int]):
@@ -328,8 +329,10 @@ class ProcwatchApp(App[int]):
         if self.sandbox_controller.enabled:
             panel = self.query_one(SandboxPanel)
             panel.set_class(width < SandboxPanel.NARROW, "narrow")
+            panel.set_class(height < SHORT_SCREEN, "short")
             narrow_sandbox = panel.has_class("narrow") and panel.has_class("open")
         details.display = self.details_wanted and height >= DETAILS_MIN_HEIGHT and not narrow_sandbox
+        self.query_one(LessonPanel).set_class(height < SHORT_SCREEN, "short")
 
     def action_toggle_details(self) -> None:
         self.details_wanted = not self.details_wanted

@@ -19,23 +19,25 @@ if TYPE_CHECKING:
 
 
 class LessonPanel(Static):
+    # Short screens (class "short", below 32 rows) give the lesson three lines: the tree must stay in view.
     DEFAULT_CSS = """
-    LessonPanel { height: auto; max-height: 8; display: none; background: $boost; padding: 0 1;
-                  border-bottom: solid $accent; }
+    LessonPanel { height: auto; max-height: 6; display: none; background: $boost; padding: 0 1; }
     LessonPanel.open { display: block; }
+    LessonPanel.short { max-height: 3; }
     """
 
     def show_step(self, number: int, step: Step | None, note: str = "") -> None:
         text = Text()
         if step is None:
             text.append(t("lesson.done"), style="bold")
+            text.append("  " + t("lesson.keys"), style="dim")
         else:
-            text.append(t("lesson.header", number=number, total=len(STEPS), title=t(f"lesson.{step.id}.title")) + "\n",
+            text.append(t("lesson.header", number=number, total=len(STEPS), title=t(f"lesson.{step.id}.title")),
                         style="bold")
-            text.append(t(f"lesson.{step.id}.body"))
+            text.append("  " + t("lesson.keys") + "\n", style="dim")  # first: a short screen keeps three lines
             if note:
-                text.append("\n" + note, style="italic")
-        text.append("\n" + t("lesson.keys"), style="dim")
+                text.append(note + "\n", style="italic")
+            text.append(t(f"lesson.{step.id}.body"))
         self.update(text)
 
 
@@ -77,6 +79,7 @@ class LessonController:
         """Start the step's demo (the cursor goes to it once it is seen); what to say when it cannot start."""
         if step.recipe is None:
             self.app.sandbox_controller.stop_following()
+            self.app.sandbox_controller.close_panel()  # the step is about the tree: give it the room
             if step.select is not None:
                 self.app.jump_to(step.select)
             return ""

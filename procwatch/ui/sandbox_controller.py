@@ -37,6 +37,12 @@ class SandboxController:
         """The supervisor's identity while it runs."""
         return self.sandbox.supervisor_identity if self.sandbox is not None else None
 
+    def close_panel(self) -> None:
+        if self.enabled and self.panel.has_class("open"):
+            self.panel.remove_class("open")
+            self.app.place_panels()
+            self.app.focus_table()
+
     def stop_following(self) -> None:
         """The cursor stays where the user (or the lesson) puts it: no demo asked for earlier takes it away."""
         self.following = self.select_when_seen = None

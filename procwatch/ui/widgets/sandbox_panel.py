@@ -43,6 +43,7 @@ class SandboxPanel(Vertical):
     SandboxPanel.narrow > #snippet.shown { display: none; }
     SandboxPanel > #narration { height: 1fr; border-top: solid $primary-darken-2; }
     SandboxPanel > .hint { color: $text-muted; }
+    SandboxPanel.narrow.short { height: 10; }
     SandboxPanel.narrow { dock: none; width: 100%; height: 12; border-left: none; border-top: solid $primary;
                           margin-bottom: 0; }
     SandboxPanel.narrow > .title { height: 1; }
