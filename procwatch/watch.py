@@ -76,6 +76,7 @@ def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval:
     out = out if out is not None else sys.stdout
     if sweeps is None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)  # `kill PID` ends it as Ctrl+C does: status 0, the last line whole
+        signal.signal(signal.SIGINT, _stop)  # even when started in the background of a script (SIGINT ignored)
     collector = make_collector(args.procfs)
     lineage = Lineage()
     before: Mapping[int, ProcInfo] = {}

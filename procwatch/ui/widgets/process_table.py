@@ -178,8 +178,11 @@ class ProcessTable(ScrollView, can_focus=True):
                 target = ancestor
                 break
             pid = ancestor.ppid
-        if target is None:
-            target = self.rows[min(old_index, len(self.rows) - 1)].proc
+        if target is None:  # the row now where it was, or the nearest one below (then above) that is not ended
+            start = min(old_index, len(self.rows) - 1)
+            order = [*range(start, len(self.rows)), *range(start - 1, -1, -1)]
+            live = (self.rows[i].proc for i in order if not (self.recent.ended and self.ended(self.rows[i].proc)))
+            target = next(live, self.rows[start].proc)
         self.cursor = target.identity
         if exited:
             self.post_message(self.SelectedExited(previous, target))
