@@ -13,6 +13,7 @@ from typing import NoReturn
 from procwatch import __version__, manual, settings
 from procwatch.engine.catalog import LANGUAGES, detect, set_language
 from procwatch.engine.model import MAX_INTERVAL, MIN_INTERVAL
+from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS, ProcessFilter
 from procwatch.ui.web import served_session  # no Textual: an environment variable
@@ -32,6 +33,47 @@ class _Parser(argparse.ArgumentParser):
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def parse_host(value: str) -> HostSpec:
+    try:
+        return HostSpec.parse(value)
+    except ValueError as error:
+        raise UsageError(f"--host: {error}") from None
+
+
+def parse_ssh_config(value: str) -> str:
+    if not os.access(value, os.R_OK):
+        raise UsageError(f"--ssh-config: cannot read {value!r}")
+    return value
+
+
+def parse_connect_timeout(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 1 <= seconds <= 600):
+        raise UsageError(f"--connect-timeout: {value!r} must be from 1 to 600 seconds")
+    return seconds
+
+
+def add_host_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", metavar="[USER@]HOST[:PORT]", action="append", default=[], type=parse_host,
+                        help="watch this machine over ssh (repeatable; nothing is installed there)")
+    parser.add_argument("--ssh-config", metavar="FILE", type=parse_ssh_config,
+                        help="with --host: ssh configuration file, handed to ssh as -F FILE")
+    parser.add_argument("--connect-timeout", metavar="SECONDS", default=10.0, type=parse_connect_timeout,
+                        help="with --host: seconds ssh may take to connect to a host (default 10)")
+
+
+def parse_host_arguments(args: argparse.Namespace) -> tuple[list[HostSpec], SshOptions]:
+    """The hosts to watch (a plain list: a config file can supply it later) and how ssh is run."""
+    hosts = list(args.host)
+    if hosts and (args.check or args.watch or args.procfs != "/proc" or args.lesson or args.web):
+        raise UsageError("--host goes with the TUI and --once (--check, --watch, --procfs, --lesson and --web read "
+                         "this machine)")
+    return hosts, SshOptions(config=args.ssh_config, connect_timeout=args.connect_timeout)
 
 
 def parse_users(value: str) -> frozenset[str]:
@@ -199,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{', '.join(LANGUAGES)} (default: PROCWATCH_LANG, then LC_ALL, LC_MESSAGES, LANG; zh* is "
                         "Chinese); --json stays English")
     add_script_arguments(parser)
+    add_host_arguments(parser)
     settings.add_arguments(parser)
     manual.add_arguments(parser)
     return parser
@@ -262,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         process_filter = ProcessFilter(users=args.user or frozenset(), states=args.state or frozenset(),
                                        text=args.filter or "", units=args.unit or frozenset(),
                                        cgroup=args.cgroup or "")
+        hosts, ssh_options = parse_host_arguments(args)
     except (UsageError, settings.SettingsError) as error:
         if "--check" in argv:  # a monitoring system reads stdout, and 2 would mean CRITICAL: UNKNOWN is 3
             print(f"PROCS UNKNOWN: {error}")
@@ -281,7 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from procwatch.report import run_once
 
         try:
-            status = run_once(args, process_filter)
+            if hosts:
+                from procwatch.hosts_report import run_hosts_once
+
+                status = run_hosts_once(args, process_filter, hosts, ssh_options)
+            else:
+                status = run_once(args, process_filter)
             sys.stdout.flush()  # here, not at interpreter exit, where an error would only be "ignored"
             return status
         except BrokenPipeError:  # `procwatch --once | head`: the reader has all it wanted
@@ -305,4 +354,5 @@ def main(argv: Sequence[str] | None = None) -> int:
                    sandbox=args.sandbox, hide_kernel=not args.kernel_threads, readonly=args.readonly,
                    keymap=chosen.keymap, state=chosen.state, remembered=chosen.remembered, notices=chosen.notices,
                    theme_origin=chosen.origins.get("theme"), lesson=args.lesson,
-                   columns=parse_columns(args.columns) if args.columns else None, procfs=args.procfs)
+                   columns=parse_columns(args.columns) if args.columns else None, procfs=args.procfs,
+                   hosts=hosts, ssh_options=ssh_options)

@@ -11,28 +11,33 @@ from procwatch.engine import words
 from procwatch.engine.catalog import using
 from procwatch.engine.escape import cut_cells, printable
 from procwatch.engine.lineage import Lineage, Observations
+from procwatch.engine.model import Snapshot
 from procwatch.engine.stat import STATE_NAMES, format_stat
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
 from procwatch.view.collectors import make_collector
 
 
-def run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextIO | None = None) -> int:
+def run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextIO | None = None,
+             snapshot: Snapshot | None = None) -> int:
     # One sweep allocates a few records per process and frees nothing: the cyclic GC would only rescan them (~3 %).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_once(args, process_filter, out)
+        return _run_once(args, process_filter, out, snapshot)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextIO | None = None) -> int:
+def _run_once(args: argparse.Namespace, process_filter: ProcessFilter, out: TextIO | None = None,
+              snapshot: Snapshot | None = None) -> int:
+    """`snapshot`: one taken elsewhere (a remote host's); by default a local sweep."""
     out = out if out is not None else sys.stdout  # looked up per call: redirect_stdout, capsys
     columns = getattr(args, "columns", None) or ""
     cgroups = process_filter.needs_cgroups or any(name.strip().lower().rstrip("=") in ("unit", "cgroup")
                                                   for name in columns.split(","))
-    snapshot = make_collector(getattr(args, "procfs", "/proc"), cgroups=cgroups).sweep()
+    if snapshot is None:  # (a remote host's snapshot is handed in: procwatch.hosts_report)
+        snapshot = make_collector(getattr(args, "procfs", "/proc"), cgroups=cgroups).sweep()
     observations = Lineage().observe(snapshot)
     # One sweep has no CPU rate yet: CPU time is what tells the busy processes apart.
     rows = build_rows(snapshot.procs, process_filter, sort="time" if args.sort == "cpu" else args.sort)
@@ -112,7 +117,7 @@ def row_json(row: Row, observations: Observations) -> dict[str, object]:
         "state": STATE_NAMES.get(p.state, p.state), "name": p.name,
         "cmdline": " ".join(p.argv), "argv": list(p.argv),
         "zombie": p.state == "Z", "zombie_threads_alive": bool(zombie and zombie.threads_alive),
-        "exit_status": words.wait_status(zombie.exit_code) if zombie else None,
+        "exit_status": words.wait_status(zombie.exit_code) if zombie and zombie.exit_code >= 0 else None,
         "unreaped_children": unreaped.count if unreaped else 0,
         "orphan": orphan is not None, "orphan_evidence": words.explain_orphan(orphan) if orphan else None,
         "depth": row.depth, "context": row.context,

@@ -36,7 +36,7 @@ CONFIG_FILE = "config.toml"
 # Commands, one-off modes and thresholds: flags of one run, not settings (a config file never turns them on).
 NOT_SETTINGS = frozenset({"help", "version", "once", "json", "web", "config", "no_config", "print_config", "print_completion",
                           "print_man", "watch", "check", "snapshots", "warning", "critical", "per_parent", "min_age",
-                          "lesson"})
+                          "lesson", "host"})  # host: [[hosts]] in the config later, not a plain key
 # Keys the TUI remembers when the user changes them at run time (only those the parser has are used).
 REMEMBERED = ("theme", "sort", "interval", "kernel-threads", "columns", "lang")
 KEYMAP = "keymap"

@@ -17,7 +17,7 @@ sys.path[:0] = [TESTS, os.path.join(os.path.dirname(TESTS), "screenshots")]  # s
 
 from procwatch.engine import catalog  # noqa: E402 (after the path is set, like every test module)
 
-pytest_plugins = ["support.children"]  # the `children` and `no_leftover_children` fixtures
+pytest_plugins = ["support.children", "support.sshd"]  # `children`, `no_leftover_children`; `sshd_hosts`
 
 
 @pytest.fixture(autouse=True)

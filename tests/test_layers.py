@@ -24,7 +24,7 @@ RULES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ui": (frozenset({"engine", "view", "ui", "sandbox"}), frozenset({"rich", "textual", "textual_serve"})),
     # the package's top level: the CLI, the --once report, __main__; Textual only through procwatch.ui
     # tomli: Python 3.10's stand-in for tomllib (standard from 3.11, unknown to 3.10's stdlib list), in settings
-    "": (frozenset({"engine", "view", "ui", "report", "cli", "check", "watch", "settings", "manual"}),
+    "": (frozenset({"engine", "view", "ui", "report", "hosts_report", "cli", "check", "watch", "settings", "manual"}),
          frozenset({"tomli", "tomllib"})),
 }
 

@@ -34,7 +34,7 @@ class ProcInfo(NamedTuple):
     tpgid: int
     tty_nr: int
     locked_kb: int  # VmLck
-    exit_code: int  # status a zombie's parent has not collected (stat field 52), else 0
+    exit_code: int  # status a zombie's parent has not collected (stat field 52), else 0; -1: not known (ps)
     rss: int  # bytes
     cpu_ticks: int  # utime + stime
     cpu_percent: float  # since the previous sweep of the same identity

@@ -107,7 +107,9 @@ def signal_name(signo: int) -> str:
 
 
 def wait_status(status: int) -> str:
-    """A wait() status in words: 768 -> 'exit 3', 9 -> 'killed by SIGKILL'."""
+    """A wait() status in words: 768 -> 'exit 3', 9 -> 'killed by SIGKILL'; negative: not known (ps gives none)."""
+    if status < 0:
+        return t("status.unknown")
     if os.WIFEXITED(status):
         return t("status.exit", code=os.WEXITSTATUS(status))
     if os.WIFCONTINUED(status):
@@ -573,3 +575,126 @@ def readonly_signal() -> str:
 def readonly_sandbox() -> str:
     return t("readonly.sandbox")
 
+
+# ---- fleet: other machines over ssh (procwatch.engine.remote, procwatch --host)
+
+# (what ssh says on stderr, lower-cased) -> the message id of one line for the user; the first match wins
+SSH_FAILURES = (
+    ("host key verification failed", "ssh.host_key_unknown"),
+    ("remote host identification has changed", "ssh.host_key_changed"),
+    ("permission denied", "ssh.denied"),
+    ("too many authentication failures", "ssh.too_many"),
+    ("could not resolve hostname", "ssh.resolve"),
+    ("name or service not known", "ssh.resolve"),
+    ("connection refused", "ssh.refused"),
+    ("no route to host", "ssh.no_route"),
+    ("network is unreachable", "ssh.unreachable"),
+    ("connection timed out", "ssh.timed_out"),
+    ("operation timed out", "ssh.timed_out"),
+    ("connection closed by", "ssh.closed"),
+    ("can't open user config file", "ssh.config_unreadable"),
+    ("bad configuration option", "ssh.config_bad"),
+)
+
+
+def ssh_failure(message_id: str) -> str:
+    return t(message_id)
+
+
+def remote_nothing_to_run() -> str:
+    return t("remote.nothing_to_run")
+
+
+def remote_no_answer() -> str:
+    return t("remote.no_answer")
+
+
+def remote_signal_needs_python() -> str:
+    return t("remote.signal_needs_python")
+
+
+def remote_not_connected() -> str:
+    return t("remote.not_connected")
+
+
+def remote_no_reply() -> str:
+    return t("remote.no_reply")
+
+
+def ps_fallback_note(too_old: bool) -> str:
+    return t("remote.ps_fallback", why=t("remote.python_old" if too_old else "remote.python_none"))
+
+
+def ssh_said(line: str) -> str:
+    return t("ssh.said", line=line)
+
+
+def ssh_killed(signal_name: str) -> str:
+    return t("ssh.killed", signal=signal_name)
+
+
+def ssh_ended(status: int | None) -> str:
+    return t("ssh.ended") if not status else t("ssh.ended_status", status=status)
+
+
+def ssh_cannot_start(program: str, why: str) -> str:
+    return t("ssh.cannot_start", program=program, why=why)
+
+
+def remote_disconnected(why: str) -> str:
+    return t("remote.disconnected", why=why)
+
+
+HOST_STATES = ("connecting", "connected", "disconnected", "closed")
+
+
+def host_state_word(state: str) -> str:
+    return t(f"host.{state}") if state in HOST_STATES else state
+
+
+def host_line(label: str, status: object) -> str:
+    """The line naming the host above its tree (status: a remote.HostStatus)."""
+    state = getattr(status, "state", "")
+    line = t("host.line", label=label, state=host_state_word(state))
+    mode, python, reason = getattr(status, "mode", ""), getattr(status, "python", ""), getattr(status, "reason", "")
+    if state == "connected":
+        line += t("host.python", python=python) if mode == "python" else t("host.ps")
+    elif reason:
+        line += f": {reason}"
+    return line + t("host.local_sandbox")
+
+
+def host_failed(label: str, reason: str) -> str:
+    return f"{label}: {reason}"
+
+
+def sandbox_local_only() -> str:
+    return t("host.sandbox_local_only")
+
+
+def fleet_state(state: str, mode: str, reason: str, retry_in: float | None) -> str:
+    if state == "connected":
+        return host_state_word(state) + (t("host.ps_no_python") if mode == "ps" else "")
+    if state == "disconnected":
+        retry = t("host.retry", seconds=f"{retry_in:.0f}") if retry_in is not None else ""
+        return t("host.disconnected_why", reason=reason, retry=retry)
+    return host_state_word(state)
+
+
+def fleet_age(seconds: float | None) -> str:
+    """How long ago the host's last snapshot arrived."""
+    return "-" if seconds is None else f"{seconds:.0f}s" if seconds < 100 else format_duration(seconds)
+
+
+def fleet_title(hosts: int, sort: str) -> str:
+    return t("host.title", hosts=hosts, s=plural_s(hosts), sort=sort)
+
+
+def fleet_host_detail(label: str, state: str, python: str) -> str:
+    """Under the fleet table, for the highlighted host: its state in full (the table cuts long reasons)."""
+    return f"{label}: {state}" + (t("host.detail_python", python=python) if python else "")
+
+
+def master_prompt(label: str) -> str:
+    """Before ssh asks on the terminal (a password, a passphrase, a host key), ahead of the TUI."""
+    return t("host.master_prompt", label=label)

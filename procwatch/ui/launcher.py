@@ -14,6 +14,7 @@ from typing import Any
 
 from procwatch.engine import words
 from procwatch.engine.columns import Column
+from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.state import StateFile
 from procwatch.engine.tree import ProcessFilter
 from procwatch.ui.app import ProcwatchApp, make_app
@@ -103,8 +104,9 @@ def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: st
             hide_kernel: bool = False, readonly: bool = False, keymap: dict[str, str] | None = None,
             state: StateFile | None = None, remembered: dict[str, Any] | None = None, notices: Sequence[str] = (),
             theme_origin: str | None = None, lesson: bool = False, columns: tuple[Column, ...] | None = None,
-            procfs: str = "/proc") -> int:
-    """theme_origin: where the theme came from: "flag", "state" or "FILE:LINE" of the config file."""
+            procfs: str = "/proc", hosts: Sequence[HostSpec] = (), ssh_options: SshOptions | None = None) -> int:
+    """theme_origin: where the theme came from: "flag", "state" or "FILE:LINE" of the config file.
+    hosts: other machines over ssh: the fleet view first."""
     missing = _terminal_missing()
     if missing is not None:
         print(f"procwatch: the TUI needs a terminal, and {missing}; "
@@ -112,9 +114,17 @@ def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: st
         return 2
     notices = list(notices)
     memory = Memory(state, remembered, notices)
-    app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox,
-                   hide_kernel=hide_kernel, readonly=readonly, keymap=keymap, memory=memory, lesson=lesson,
-                   columns=columns, procfs=procfs)
+    fleet = None
+    if hosts:
+        from procwatch.ui.fleet import make_fleet_app
+
+        app: ProcwatchApp = (fleet := make_fleet_app(
+            hosts, ssh_options or SshOptions(), process_filter, interval, sort, theme, columns=columns,
+            hide_kernel=hide_kernel, readonly=readonly, keymap=keymap, memory=memory))
+    else:
+        app = make_app(process_filter=process_filter, interval=interval, sort=sort, theme=theme, sandbox=sandbox,
+                       hide_kernel=hide_kernel, readonly=readonly, keymap=keymap, memory=memory, lesson=lesson,
+                       columns=columns, procfs=procfs)
     if theme is not None and theme not in app.available_themes:
         if theme_origin == "state":  # a theme remembered from a version that had it: not worth refusing to start
             app.initial_theme = None
@@ -124,6 +134,8 @@ def run_app(process_filter: ProcessFilter, interval: float, sort: str, theme: st
             where = f"{theme_origin}: theme" if theme_origin not in (None, "flag") else "--theme"
             print(f"procwatch: {where}: unknown theme {theme!r}; choose from {names}", file=sys.stderr)
             return 2
+    if fleet is not None:
+        fleet.monitor.open_masters()  # passwords and 2FA prompts now, on the terminal, before the TUI
     with _ExitOnSignals(app), _TerminalWatch(app, (sys.stdin.fileno(), sys.stdout.fileno())) as watch:
         app.run()
     status = app.return_code or 0
