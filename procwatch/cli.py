@@ -8,15 +8,17 @@ import os
 import pwd
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from procwatch import __version__, manual, settings
 from procwatch.engine.catalog import LANGUAGES, detect, set_language
 from procwatch.engine.model import MAX_INTERVAL, MIN_INTERVAL
-from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.tree import SORT_KEYS, ProcessFilter
 from procwatch.ui.web import served_session  # no Textual: an environment variable
+
+if TYPE_CHECKING:  # imported where --host is used: --once on this machine does not pay for the ssh code
+    from procwatch.engine.remote import HostSpec, SshOptions
 
 SORT_CHOICES = tuple(SORT_KEYS)
 
@@ -36,6 +38,8 @@ def _silence_stdout() -> None:
 
 
 def parse_host(value: str) -> HostSpec:
+    from procwatch.engine.remote import HostSpec
+
     try:
         return HostSpec.parse(value)
     except ValueError as error:
@@ -67,12 +71,16 @@ def add_host_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --host: seconds ssh may take to connect to a host (default 10)")
 
 
-def parse_host_arguments(args: argparse.Namespace) -> tuple[list[HostSpec], SshOptions]:
-    """The hosts to watch (a plain list: a config file can supply it later) and how ssh is run."""
+def parse_host_arguments(args: argparse.Namespace) -> tuple[list[HostSpec], SshOptions | None]:
+    """The hosts to watch (a plain list: a config file can supply it later) and how ssh is run (None: no host)."""
     hosts = list(args.host)
-    if hosts and (args.check or args.watch or args.procfs != "/proc" or args.lesson or args.web):
+    if not hosts:
+        return hosts, None
+    if args.check or args.watch or args.procfs != "/proc" or args.lesson or args.web:
         raise UsageError("--host goes with the TUI and --once (--check, --watch, --procfs, --lesson and --web read "
                          "this machine)")
+    from procwatch.engine.remote import SshOptions
+
     return hosts, SshOptions(config=args.ssh_config, connect_timeout=args.connect_timeout)
 
 
@@ -328,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if hosts:
                 from procwatch.hosts_report import run_hosts_once
 
+                assert ssh_options is not None
                 status = run_hosts_once(args, process_filter, hosts, ssh_options)
             else:
                 status = run_once(args, process_filter)

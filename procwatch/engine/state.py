@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from procwatch.engine import words
-
 STATE_FILE = "state.json"
 FORMAT = 1  # bumped if the meaning of a key changes; another number is set aside like a damaged file
 MAX_COLLAPSED = 500  # folded subtrees remembered (by command line): a bound, the file stays small
@@ -56,6 +54,8 @@ class StateFile:
 
     def set_aside(self, reason: str) -> str:
         """Rename a damaged state file out of the way (kept for a look, never read again) and say so."""
+        from procwatch.engine import words  # here, not at import: --once reads no state and says nothing
+
         aside = self.path.with_name(f"{self.path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
             os.replace(self.path, aside)
@@ -81,6 +81,8 @@ class StateFile:
                     os.unlink(temporary)
                 raise
         except OSError as error:
+            from procwatch.engine import words
+
             return words.state_not_saved(str(self.path), _reason(error))
         return None
 
