@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -61,14 +62,17 @@ async def shoot_sandbox(name: str = "sandbox", size: tuple[int, int] = (160, 45)
     return path
 
 
+CJK = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]+")
+
+
 def to_png(svg: Path) -> None:
-    """CairoSVG draws with one font (no per-glyph fallback): Chinese screens use one that has both scripts."""
+    """CairoSVG draws a text node with one font (no fallback per glyph): the Latin and box-drawing text gets DejaVu
+    Sans Mono, and each run of CJK text its own span in WenQuanYi Zen Hei Mono (Debian: fonts-wqy-zenhei)."""
     import cairosvg
 
-    text = svg.read_text()
-    cjk = any("\u4e00" <= character <= "\u9fff" for character in text)
-    font = "WenQuanYi Zen Hei Mono" if cjk else "DejaVu Sans Mono"
-    text = text.replace('"Fira Code"', f'"{font}"').replace("Fira Code, monospace", f"{font}, monospace")
+    text = svg.read_text().replace('"Fira Code"', '"DejaVu Sans Mono"').replace("Fira Code, monospace",
+                                                                                 "DejaVu Sans Mono, monospace")
+    text = CJK.sub(lambda m: f'<tspan style="font-family: WenQuanYi Zen Hei Mono">{m.group()}</tspan>', text)
     cairosvg.svg2png(bytestring=text.encode(), write_to=str(svg.with_suffix(".png")), output_width=1600)
 
 
