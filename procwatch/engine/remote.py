@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from procwatch.engine import ps_text, wire, words
+from procwatch.engine.catalog import t
 from procwatch.engine.escape import printable
 from procwatch.engine.model import Identity, ProcInfo, Snapshot
 from procwatch.engine.procfs import SignalRefused
@@ -144,9 +145,9 @@ def ssh_failure(returncode: int | None, stderr: str) -> str:
         said = stderr.lower()
         for needle, message_id in words.SSH_FAILURES:
             if needle in said:
-                return words.ssh_failure(message_id)
+                return t(message_id)
     if returncode == 127:
-        return words.remote_nothing_to_run()
+        return t("remote.nothing_to_run")
     last = [line for line in stderr.splitlines() if line.strip()]
     if last:
         return words.ssh_said(printable(last[-1].strip())[:200])
@@ -213,7 +214,7 @@ class RemoteCollector:
             latest, status = self._latest, self.status
         if not self.host_in_notes:
             if latest is None:
-                raise RemoteError(status.reason or words.remote_no_answer())
+                raise RemoteError(status.reason or t("remote.no_answer"))
             return latest
         host_line = words.host_line(self.host.label, status)
         if latest is None:  # the TUI: nothing yet (or never): an empty tree under the host's state, at once
@@ -245,7 +246,7 @@ class RemoteCollector:
         or raise SignalRefused as a local signal does."""
         pid, start_ticks = identity
         if self.status.mode != "python":
-            raise SignalRefused("unopenable", pid, words.remote_signal_needs_python())
+            raise SignalRefused("unopenable", pid, t("remote.signal_needs_python"))
         with self._changed:
             self._request += 1
             request = self._request
@@ -253,16 +254,16 @@ class RemoteCollector:
         try:
             self._send(["signal", request, pid, start_ticks, signo])
         except OSError:
-            raise SignalRefused("unopenable", pid, words.remote_not_connected()) from None
+            raise SignalRefused("unopenable", pid, t("remote.not_connected")) from None
         with self._changed:
             answered = self._changed.wait_for(lambda: request in self._replies or self.status.state != "connected",
                                               timeout=timeout)
             self._pending.discard(request)
             answer = self._replies.pop(request, None)
         if not answered:
-            raise SignalRefused("unopenable", pid, words.remote_no_reply())
+            raise SignalRefused("unopenable", pid, t("remote.no_reply"))
         if answer is None:
-            raise SignalRefused("unopenable", pid, words.remote_not_connected())
+            raise SignalRefused("unopenable", pid, t("remote.not_connected"))
         outcome, detail = answer
         if outcome != "sent":
             raise SignalRefused(outcome if outcome in SignalRefused.REASONS else "unopenable", pid, detail)

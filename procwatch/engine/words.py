@@ -378,9 +378,6 @@ def comm_marker(name: str) -> str:
     return t("marker.comm", name=name)
 
 
-def thread_marker() -> str:
-    return t("marker.thread")
-
 
 def threads_capped(left_out: int) -> str:
     return t("notice.threads_capped", count=left_out, es=plural_s(left_out, "es"))
@@ -564,16 +561,7 @@ def remembered_theme_gone(theme: str) -> str:
     return t("state.theme_gone", theme=repr(theme))
 
 
-def readonly_mark() -> str:
-    return t("readonly.mark")
 
-
-def readonly_signal() -> str:
-    return t("readonly.signal")
-
-
-def readonly_sandbox() -> str:
-    return t("readonly.sandbox")
 
 
 # ---- fleet: other machines over ssh (procwatch.engine.remote, procwatch --host)
@@ -597,28 +585,10 @@ SSH_FAILURES = (
 )
 
 
-def ssh_failure(message_id: str) -> str:
-    return t(message_id)
 
 
-def remote_nothing_to_run() -> str:
-    return t("remote.nothing_to_run")
 
 
-def remote_no_answer() -> str:
-    return t("remote.no_answer")
-
-
-def remote_signal_needs_python() -> str:
-    return t("remote.signal_needs_python")
-
-
-def remote_not_connected() -> str:
-    return t("remote.not_connected")
-
-
-def remote_no_reply() -> str:
-    return t("remote.no_reply")
 
 
 def ps_fallback_note(too_old: bool) -> str:
@@ -667,9 +637,6 @@ def host_line(label: str, status: object) -> str:
 def host_failed(label: str, reason: str) -> str:
     return f"{label}: {reason}"
 
-
-def sandbox_local_only() -> str:
-    return t("host.sandbox_local_only")
 
 
 def fleet_state(state: str, mode: str, reason: str, retry_in: float | None) -> str:

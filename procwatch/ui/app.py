@@ -403,7 +403,7 @@ class ProcwatchApp(App[int]):
 
     def action_signal(self) -> None:
         if self.readonly:
-            self.say(words.readonly_signal(), severity="warning")
+            self.say(t("readonly.signal"), severity="warning")
             return
         proc = self.query_one(ProcessTable).selected
         if proc is not None:

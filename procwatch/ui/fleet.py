@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from procwatch.engine import words
+from procwatch.engine.catalog import t
 from procwatch.engine.columns import Column
 from procwatch.engine.escape import cut_cells, printable
 from procwatch.engine.model import ProcInfo
@@ -234,10 +235,10 @@ class FleetApp(ProcwatchApp):
 
     # -- the sandbox forks on this machine only
     def action_spawn_demo(self, recipe: str) -> None:
-        self.say(words.sandbox_local_only(), severity="warning")
+        self.say(t("host.sandbox_local_only"), severity="warning")
 
     def action_toggle_sandbox(self) -> None:
-        self.say(words.sandbox_local_only(), severity="warning")
+        self.say(t("host.sandbox_local_only"), severity="warning")
 
 
 def make_fleet_app(hosts: Sequence[HostSpec], options: SshOptions, process_filter: ProcessFilter = ProcessFilter(),

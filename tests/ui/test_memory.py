@@ -12,7 +12,7 @@ from support.tui import applied, notifications, shown_pids, table, wait_for
 
 from procwatch import settings
 from procwatch.cli import build_parser
-from procwatch.engine import words
+from procwatch.engine.catalog import t
 from procwatch.engine.fake import FakeCollector, demo_processes
 from procwatch.engine.state import StateFile, state_dir
 from procwatch.engine.tree import ProcessFilter
@@ -123,7 +123,7 @@ async def test_readonly_sends_no_signal_and_starts_no_sandbox():
     app = start_like_the_cli("--readonly")
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
-        assert words.readonly_mark() in str(app.query_one(SummaryBar).render())
+        assert t("readonly.mark") in str(app.query_one(SummaryBar).render())
         table(app).select_pid(1400)
         await pilot.press("k")
         await pilot.pause()
@@ -131,7 +131,7 @@ async def test_readonly_sends_no_signal_and_starts_no_sandbox():
         await pilot.press("z", "o", "b")
         await pilot.pause()
         said = notifications(app)
-        assert words.readonly_signal() in said and words.readonly_sandbox() in said
+        assert t("readonly.signal") in said and t("readonly.sandbox") in said
         assert app.sandbox is None  # no supervisor was started
         assert len(shown_pids(app)) == len(demo_processes()) - 3  # kernel threads hidden
 

@@ -32,7 +32,6 @@ from procwatch.engine.words import (
     note_words,
     plural_s,
     process_label,
-    readonly_mark,
     state_model,
     timeline,
     tty_name,
@@ -50,7 +49,7 @@ def summary_text(update: Update, paused: bool, interval: float, readonly: bool =
     zombies = sum(1 for z in update.observations.zombies.values() if not z.threads_alive)
     text = Text()
     if readonly:  # first: it must show on the narrowest terminal
-        text.append(readonly_mark(), style="reverse bold")
+        text.append(t("readonly.mark"), style="reverse bold")
         text.append("  ")
     text.append(t("summary.counts", processes=len(snapshot), threads=threads), style="bold")
     text.append(t("summary.flagged", zombies=zombies, orphans=len(update.observations.orphans)),

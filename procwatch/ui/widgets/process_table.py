@@ -20,7 +20,7 @@ from procwatch.engine.history import NOTHING_RECENT, Recent
 from procwatch.engine.lineage import Observations
 from procwatch.engine.model import Identity, ProcInfo
 from procwatch.engine.tree import Row, narrow_guide
-from procwatch.engine.words import comm_marker, markers, thread_marker
+from procwatch.engine.words import comm_marker, markers
 from procwatch.ui.keys import TABLE_KEYS, bindings
 from procwatch.view.rows import COMMAND_LIMIT, RowFacts, fit_cells
 
@@ -401,7 +401,7 @@ class ProcessTable(ScrollView, can_focus=True):
         words = markers(p, self.observations) if self.observations else []
         renamed_as = ""
         if thread:
-            words.insert(0, thread_marker())
+            words.insert(0, t("marker.thread"))
         elif label is None and renamed(p):
             renamed_as = comm_marker(printable(p.name))
         if row.context:
