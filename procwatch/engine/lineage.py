@@ -166,15 +166,13 @@ class Lineage:
         unreaped: dict[int, Unreaped] = {}
         events: list[Event] = []
         first = self._first
-        fresh = 0
         for p in procs.values():
             identity = (p.pid, p.start_ticks)
             parent = procs.get(p.ppid)
             parent_name = parent.name if parent else "?"
-            seen = old.get(identity)
+            seen = old.pop(identity, None)  # what is left in `old` at the end is gone
             if seen is None:
                 memory = _Memory(p, parent_name, static_orphan(p, procs) if p.ppid == INIT_PID else None)
-                fresh += 1
                 if not first:
                     events.append(FirstSeen(now, identity, p.ppid, p.name, p.started))
             else:
@@ -216,14 +214,12 @@ class Lineage:
             if memory.orphan is not None:
                 orphans[p.pid] = memory.orphan
             new[identity] = memory
-        if len(old) > len(new) - fresh:  # some identities are gone (counted first: most sweeps lose none)
-            for identity in old.keys() - new.keys():
-                memory = old[identity]
-                last = memory.last
-                if memory.state == "Z":
-                    events.append(Reaped(now, identity, memory.ppid, last.name, last.exit_code))
-                else:
-                    events.append(Exited(now, identity, memory.ppid, last.name))
+        for identity, memory in old.items():  # only the gone are left: O(gone), not O(all)
+            last = memory.last
+            if memory.state == "Z":
+                events.append(Reaped(now, identity, memory.ppid, last.name, last.exit_code))
+            else:
+                events.append(Exited(now, identity, memory.ppid, last.name))
         self._memory = new  # identities that died are forgotten: no growth under churn
         self._first = False
         return Observations(snapshot, orphans, zombies, unreaped, tuple(events))

@@ -169,13 +169,14 @@ class ProcwatchApp(App[int]):
             table.empty_message = (t("table.no_match", filter=printable(update.view.process_filter.describe()))
                                    if update.view.process_filter.active else t("table.empty"))
             table.thread_rows = update.thread_rows
+            if self.sandbox is not None:  # before show(): a line whose label changed is repainted with it
+                table.labels = self.sandbox_controller.labels()
             table.show(update.rows, update.observations, update.facts, update.recent)
             wanted = self.sandbox_controller.select_when_seen
             if wanted is not None and table.select_pid(wanted):
                 self.sandbox_controller.select_when_seen = None
             if self.sandbox is not None:
                 self.sandbox_controller.show(dict(update.observations.snapshot.procs))
-                table.labels = self.sandbox_controller.labels()
             self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval, self.readonly))
         if self.unit_picker_pending and update.swept and self.poller.has_cgroups:
             self.unit_picker_pending = False

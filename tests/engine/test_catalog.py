@@ -64,3 +64,9 @@ def test_the_language_comes_from_the_environment_in_posix_order(environ, expecte
 def test_an_unknown_language_is_refused():
     with pytest.raises(ValueError, match="unknown language 'fr'"):
         catalog.set_language("fr")
+
+
+def test_no_template_has_literal_braces():
+    """t() returns a template without fields as it is, unformatted: a doubled brace would show doubled."""
+    for messages in (en.MESSAGES, zh.MESSAGES):
+        assert not [m for m, text in messages.items() if "{{" in text or "}}" in text]

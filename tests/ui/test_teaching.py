@@ -110,3 +110,22 @@ async def test_timeline_model_diagram_event_log_and_ended_rows():
         await pilot.press("e")
         await pilot.pause()
         assert app.screen.lines and all("1999" in line for line in app.screen.lines)
+
+
+async def test_ended_rows_keep_their_mark_through_a_column_change_and_the_cursor_skips_them():
+    app = make_app(FakeCollector(story()), sandbox=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: applied(app) >= 1, what="the first update")
+        await next_update(pilot, app)
+        await next_update(pilot, app)
+        assert 1403 in ended_pids(app)
+        app.toggle_column("ppid")  # from the palette
+        await pilot.pause()
+        t = table(app)
+        assert 1403 in ended_pids(app) and "‹exited›" in row_text(app, 1403)  # still marked, not a live row
+        assert t.render_line(0).text.split()[:3] == ["PID", "PPID", "USER"]  # the header follows at once
+        assert not t.select_pid(1403)  # an ended row is not a place for the cursor
+        rows = [r.proc.pid for r in t.rows]
+        t.select_pid(rows[rows.index(1403) - 1])
+        await pilot.press("down")  # onto the ended row: the cursor goes on to the next live one
+        assert t.selected.pid != 1403 and t.ended(t.selected) is None

@@ -56,4 +56,5 @@ def t_or(message_id: str, english: str) -> str:
 
 def t(message_id: str, **fields: object) -> str:
     """The phrase `message_id` in the current language, with its fields filled in."""
-    return LANGUAGES[_current][message_id].format(**fields)
+    template = LANGUAGES[_current][message_id]
+    return template.format(**fields) if fields else template  # (no template has literal braces: a test says so)

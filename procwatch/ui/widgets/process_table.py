@@ -118,6 +118,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self.empty_message = ""  # shown when there are no rows
         self.labels: dict[Identity, str] = {}  # trusted words shown instead of a command line (sandbox demos)
         self.recent = NOTHING_RECENT  # new for a moment / ended and still shown
+        self._facts: RowFacts | None = None  # of the rows shown
         self.procfs = "/proc"
         self.thread_rows: frozenset[Identity] = frozenset()  # rows that are threads (the threads view)
         self._mem_total_kb = 0
@@ -137,8 +138,10 @@ class ProcessTable(ScrollView, can_focus=True):
         self._volatile = any(column.key in VOLATILE_COLUMNS for column in self.columns)
         if any(column.key == "mem" for column in self.columns) and not self._mem_total_kb:
             self._mem_total_kb = mem_total_kb(self.procfs)
-        if self.rows and self.observations is not None:
-            self.show(self.rows, self.observations)
+        if self.rows and self.observations is not None:  # the same rows, facts and ended processes, new columns
+            self.show(self.rows, self.observations, self._facts, self.recent)
+        self._drawn.clear()
+        self.refresh()  # the header too
 
     # -- data -----------------------------------------------------------------------------------------------
     @property
@@ -154,6 +157,7 @@ class ProcessTable(ScrollView, can_focus=True):
         """Swap in new rows; keep the cursor on its process and that process at the same screen line.
         `facts` (index, widths) are computed off the UI thread by the poller; computed here when absent."""
         facts = facts or RowFacts.of(rows, observations)
+        self._facts = facts
         old_index = self.cursor_index
         screen_offset = old_index - round(self.scroll_y)
         previous = self._cursor_proc
@@ -202,17 +206,26 @@ class ProcessTable(ScrollView, can_focus=True):
             self.post_message(self.SelectedExited(previous, target))
 
     def select_pid(self, pid: int) -> bool:
-        for identity in self._index:
-            if identity[0] == pid:
-                self._move_to(self._index[identity])
+        """Put the cursor on the live process `pid` (an ended row shown for a moment does not count)."""
+        for identity, index in self._index.items():
+            if identity[0] == pid and not self._is_ended_row(index):
+                self._move_to(index)
                 return True
         return False
+
+    def _is_ended_row(self, index: int) -> bool:
+        return bool(self.recent.ended) and self.ended(self.rows[index].proc) is not None
 
     # -- cursor ---------------------------------------------------------------------------------------------
     def _move_to(self, index: int) -> None:
         if not self.rows:
             return
         index = max(0, min(index, len(self.rows) - 1))
+        if self._is_ended_row(index):  # the cursor never rests on an ended row: the next live one that way
+            step = 1 if index >= self.cursor_index else -1
+            order = [*range(index, len(self.rows) if step > 0 else -1, step),
+                     *range(index - step, -1 if step > 0 else len(self.rows), -step)]
+            index = next((i for i in order if not self._is_ended_row(i)), index)
         self.cursor = self.rows[index].proc.identity
         self._cursor_proc = self.rows[index].proc
         self._scroll_cursor_into_view()
