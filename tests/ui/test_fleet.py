@@ -110,15 +110,20 @@ async def test_the_same_filter_applies_on_every_host(local_ssh, children):
         assert app.poller.history.of(app.last.observations.snapshot.procs[zombie.pid].identity)
 
 
+async def signal_dialog_on(pilot, app, pid: int) -> None:
+    """From the fleet view: open the host, put the cursor on `pid` and press k."""
+    await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet view")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: pid in shown_pids(app), what="the process")
+    assert app.query_one("ProcessTable").select_pid(pid)
+    await pilot.press("k")
+
+
 async def test_a_signal_goes_through_the_hosts_channel(local_ssh, children):
     sleeper = children.sleeper()
     app = make_fleet_app(hosts("alpha"), local_ssh, ProcessFilter(text=str(sleeper.pid)), interval=0.5)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet view")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: sleeper.pid in shown_pids(app), what="the sleeper")
-        assert app.query_one("ProcessTable").select_pid(sleeper.pid)
-        await pilot.press("k")
+        await signal_dialog_on(pilot, app, sleeper.pid)
         assert isinstance(app.screen, SignalScreen)
         options = app.screen.query_one(OptionList)
         options.highlighted = [options.get_option_at_index(i).id for i in range(options.option_count)].index("TERM")
@@ -184,11 +189,7 @@ async def test_readonly_sends_nothing_to_a_remote_either(local_ssh, children):
     app = make_fleet_app(hosts("alpha"), local_ssh, ProcessFilter(text=str(sleeper.pid)), interval=0.5,
                          readonly=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="the fleet view")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: sleeper.pid in shown_pids(app), what="the sleeper")
-        assert app.query_one("ProcessTable").select_pid(sleeper.pid)
-        await pilot.press("k")
+        await signal_dialog_on(pilot, app, sleeper.pid)
         await pilot.pause()
         assert not isinstance(app.screen, SignalScreen)
         assert sleeper.poll() is None
