@@ -66,6 +66,7 @@ def test_a_process_life_as_events_from_real_processes(children):
     proc.stdin.write(b"thread\n")
     proc.stdin.flush()
     assert proc.stdout.readline().strip() == b"started"
+    wait_state(proc.pid, "S")  # it runs between its print and its next read: judge it once blocked again
     threads = [e for e in mine(sweep(lineage, hist), proc.pid) if isinstance(e, ThreadsChanged)]
     assert [(e.old, e.new) for e in threads] == [(1, 2)]
 
@@ -80,6 +81,7 @@ def test_a_process_life_as_events_from_real_processes(children):
     proc.stdin.write(b"exec\n")
     proc.stdin.flush()
     wait_until(lambda: (read_stat(proc.pid) or ("",))[0] == "sleep", what="the exec")
+    wait_state(proc.pid, "S")
     execs = [e for e in mine(sweep(lineage, hist), proc.pid) if isinstance(e, Exec)]
     assert [e.new_name for e in execs] == ["sleep"] and execs[0].old_name.startswith("python")
 
