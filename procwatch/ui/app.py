@@ -96,7 +96,7 @@ class ProcwatchApp(App[int]):
     def on_mount(self) -> None:
         if self.initial_theme:
             self.theme = self.initial_theme
-        relabel([self, *self.query("*")])  # the footer's words in the current language, whatever came before
+        self.relabel_keys()  # the footer's words in the current language, whatever came before
         if self.keymap:
             self.set_keymap(self.keymap)
         self.memory.start(self)
@@ -380,7 +380,7 @@ class ProcwatchApp(App[int]):
     def set_language(self, lang: str) -> None:
         """Every word on screen in `lang`, now: bindings, panels, the table's markers."""
         catalog.set_language(lang)
-        relabel([self, *self.query("*")])
+        self.relabel_keys()
         self.refresh_bindings()
         if self.sandbox_controller.enabled:
             self.query_one(SandboxPanel).relabel()
@@ -392,6 +392,11 @@ class ProcwatchApp(App[int]):
         self._show_details(table.selected)
         if self.last is not None:
             self.query_one(SummaryBar).show(summary_text(self.last, self.poller.paused, self.interval, self.readonly))
+
+    def relabel_keys(self) -> None:
+        """The keys' words in the current language, on every screen (the tree's, and a dialog or the fleet view
+        shown over it)."""
+        relabel([self, *(node for screen in self.screen_stack for node in screen.walk_children(with_self=True))])
 
     def action_jump(self) -> None:
         self.push_screen(JumpScreen(), self.jump_to)

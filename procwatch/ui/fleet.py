@@ -12,8 +12,6 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from procwatch.engine import words
@@ -25,9 +23,11 @@ from procwatch.engine.procfs import SignalRefused
 from procwatch.engine.remote import HostSpec, RemoteCollector, SshOptions
 from procwatch.engine.tree import ProcessFilter
 from procwatch.ui.app import ProcwatchApp
+from procwatch.ui.keys import FLEET_APP_KEYS, FLEET_KEYS, bindings
 from procwatch.ui.messages import SnapshotReady
 from procwatch.ui.widgets.footer import LeanFooter
 from procwatch.ui.widgets.process_table import DEFAULT_COLUMNS
+from procwatch.ui.widgets.screens import Dialog
 from procwatch.view.fleet import FleetMonitor, HostSummary
 from procwatch.view.poller import Poller, Update, View
 
@@ -60,15 +60,11 @@ def summary_cells(summary: HostSummary, state_cells: int = 40) -> list[Text]:
     ]
 
 
-class FleetScreen(ModalScreen[int]):
+class FleetScreen(Dialog[int]):
     """One row per host; Enter opens its tree. `s` changes the order. Redrawn from the monitor's summaries every
     half second: nothing here waits for a host. Modal: the tree's keys do not act behind it."""
 
-    BINDINGS = [
-        Binding("enter", "open", "Open host", id="fleet.open"),
-        Binding("s", "cycle_sort", "Sort", id="fleet.sort"),
-        Binding("q", "app.quit", "Quit", id="fleet.quit"),
-    ]
+    BINDINGS = bindings(FLEET_KEYS)
     CSS = """
     FleetScreen { layout: vertical; background: $background; }
     FleetScreen > #fleet-title { height: 1; background: $panel; padding: 0 1; }
@@ -142,7 +138,7 @@ class FleetApp(ProcwatchApp):
     """ProcwatchApp whose tree shows one remote host at a time, chosen on the fleet screen. Esc clears the filters
     first, then goes back; Backspace goes back keeping them (they apply to every host)."""
 
-    BINDINGS = [*ProcwatchApp.BINDINGS, Binding("backspace", "fleet", "Hosts", id="fleet.back")]
+    BINDINGS = [*ProcwatchApp.BINDINGS, *bindings(FLEET_APP_KEYS)]
 
     def __init__(self, monitor: FleetMonitor, view: View, interval: float, theme: str | None = None,
                  **app_options: Any) -> None:

@@ -20,16 +20,17 @@ class Key(NamedTuple):
     shown: str  # how the help screen writes the key
     footer: bool = False
     priority: bool = False
+    word: str = ""  # the words are `key.<word>` instead, shared with keys that do the same (every dialog's Cancel)
 
     @property
     def label(self) -> str:
         """The footer's word, in the current language."""
-        return t(f"key.{self.id}")
+        return t(f"key.{self.word or self.id}")
 
     @property
     def help(self) -> str:
         """The help screen's line, in the current language."""
-        return t(f"key.{self.id}.help")
+        return t(f"key.{self.word or self.id}.help")
 
 
 def binding(key: Key) -> Binding:
@@ -96,6 +97,29 @@ SANDBOX_KEYS: tuple[Key, ...] = (
     Key("sandbox.kill_all", "X", "demo('kill_all')", "X", True),
 )
 
+# The fleet view (`--host`): its own screen, modal, so the app's keys do not act behind it; `L` switches the language
+# there too. FLEET_APP_KEYS are the app's extra keys under --host (from a host's tree back to the fleet).
+FLEET_KEYS: tuple[Key, ...] = (
+    Key("fleet.open", "enter", "open", "Enter", True),
+    Key("fleet.sort", "s", "cycle_sort", "s", True),
+    Key("fleet.language", "L", "app.switch_language", "L", True, word="app.language"),
+    Key("fleet.quit", "q", "app.quit", "q", True, word="app.quit"),
+)
+FLEET_APP_KEYS: tuple[Key, ...] = (Key("fleet.back", "backspace", "fleet", "backspace", True),)
+
+# The dialogs' keys (procwatch.ui.widgets.screens), one table per dialog.
+HELP_DIALOG_KEYS = (Key("help.close", "escape,q,question_mark", "dismiss", "Esc", True, word="dialog.close"),)
+EVENTS_DIALOG_KEYS = (Key("events.close", "escape,q,e", "dismiss", "Esc", True, word="dialog.close"),)
+SIGNAL_DIALOG_KEYS = (Key("signal.cancel", "escape", "dismiss(None)", "Esc", True, word="dialog.cancel"),)
+CONFIRM_DIALOG_KEYS = (Key("confirm.no", "escape,n", "dismiss(None)", "n", True),
+                       Key("confirm.yes", "y", "yes", "y", True))
+PICKER_DIALOG_KEYS = (Key("picker.cancel", "escape", "dismiss(None)", "Esc", True, word="dialog.cancel"),)
+JUMP_DIALOG_KEYS = (Key("jump.cancel", "escape", "dismiss(None)", "Esc", True, word="dialog.cancel"),)
+
+# Keys on screens of their own, not in the help screen (it lists the main view's keys): their footer words only.
+SCREEN_KEYS = (FLEET_KEYS + FLEET_APP_KEYS + HELP_DIALOG_KEYS + EVENTS_DIALOG_KEYS + SIGNAL_DIALOG_KEYS
+               + CONFIRM_DIALOG_KEYS + PICKER_DIALOG_KEYS + JUMP_DIALOG_KEYS)
+
 # Keys that are not bindings of ours but that a user needs to know: (how the key is written, message id).
 OTHER_HELP: tuple[tuple[str, str], ...] = (("ctrl+p", "keys.palette"), ("keys.sandbox_enter", "keys.sandbox_enter.help"))
 
@@ -138,10 +162,10 @@ def relabel(nodes: Iterable[Any]) -> None:
     for bindings_map in maps:
         for key, bound in bindings_map.key_to_bindings.items():
             bindings_map.key_to_bindings[key] = [
-                replace(b, description=t(f"key.{b.id}")) if b.id in KEY_IDS else b for b in bound]
+                replace(b, description=BY_ID[b.id].label) if b.id in BY_ID else b for b in bound]
 
 
-KEY_IDS = frozenset(key.id for key in ALL_KEYS)
+BY_ID = {key.id: key for key in ALL_KEYS + SCREEN_KEYS}
 
 
 def readme_table() -> str:

@@ -16,7 +16,7 @@ from procwatch.engine import catalog
 from procwatch.engine.fake import FAKE_NOW, FakeCollector, demo_processes, fake_proc, snapshot_of
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.panels import DetailsPanel, SummaryBar
-from procwatch.ui.widgets.screens import EventsScreen, HelpScreen
+from procwatch.ui.widgets.screens import EventsScreen, HelpScreen, JumpScreen
 
 
 def footer_words(app) -> list[str]:
@@ -53,11 +53,22 @@ async def test_the_language_switches_live_and_every_word_follows():
         await pilot.pause()
         help_text = plain_text(app.screen.query("Static").last().content)
         assert isinstance(app.screen, HelpScreen) and "术语表" in help_text and "会话组组长" in help_text
+        assert "关闭" in footer_words(app)  # a dialog made after the switch: its keys in Chinese too
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("L")
         await pilot.pause()
         assert catalog.current() == "en" and "Quit" in footer_words(app)
+        # a dialog open while the language changes (the palette works over dialogs): its keys follow
+        await pilot.press("g")
+        await pilot.pause()
+        assert isinstance(app.screen, JumpScreen) and "Cancel" in footer_words(app)
+        app.set_language("zh")
+        await pilot.pause()
+        assert "取消" in footer_words(app) and "Cancel" not in footer_words(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, JumpScreen) and "退出" in footer_words(app)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, RichLog, Static
@@ -17,7 +18,17 @@ from procwatch.engine.escape import printable
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import STATE_LETTERS
 from procwatch.engine.words import FLAGS, flag_legend, state_model, state_word
-from procwatch.ui.keys import help_rows
+from procwatch.ui.keys import (
+    CONFIRM_DIALOG_KEYS,
+    EVENTS_DIALOG_KEYS,
+    HELP_DIALOG_KEYS,
+    JUMP_DIALOG_KEYS,
+    PICKER_DIALOG_KEYS,
+    SIGNAL_DIALOG_KEYS,
+    bindings,
+    help_rows,
+    relabel,
+)
 
 SIGNALS = ("TERM", "KILL", "INT", "HUP", "STOP", "CONT")  # offered by the signal dialog, in this order
 
@@ -27,6 +38,19 @@ MODAL_CSS = """
     border: thick $primary; background: $surface; padding: 1 2; }}
 {name} .title {{ text-style: bold; margin-bottom: 1; }}
 """
+
+
+ResultT = TypeVar("ResultT")
+
+
+class Dialog(ModalScreen[ResultT]):
+    """A modal screen whose keys are labelled in the current language. Textual copies a class's bindings when it
+    makes a screen: a dialog made after a language switch (or first opened in Chinese) is relabelled as it is made.
+    While it is shown, the app's `set_language` relabels it with every screen on the stack."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        relabel([self])
 
 
 def stat_legend() -> Group:
@@ -77,9 +101,9 @@ def glossary() -> Group:
     return Group(Text(t("glossary.title"), style="bold"), grid, *(Text("  " + t(g)) for g in GLOSSES))
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     DEFAULT_CSS = MODAL_CSS.format(name="HelpScreen")
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    BINDINGS = bindings(HELP_DIALOG_KEYS)
 
     def compose(self) -> ComposeResult:
         parts: list[Text | Table | Group] = []
@@ -99,11 +123,11 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(Group(*parts))
 
 
-class SignalScreen(ModalScreen[str | None]):
+class SignalScreen(Dialog[str | None]):
     """Pick a signal, then confirm. Returns the signal name, or None when cancelled."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="SignalScreen") + "SignalScreen OptionList { height: auto; max-height: 10; }"
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = bindings(SIGNAL_DIALOG_KEYS)
 
     def __init__(self, proc: ProcInfo, warnings: dict[str, str] | None = None) -> None:
         super().__init__()
@@ -127,9 +151,9 @@ class SignalScreen(ModalScreen[str | None]):
             self.app.push_screen(ConfirmScreen(self.proc, event.option.id, warning), confirmed)
 
 
-class ConfirmScreen(ModalScreen[str | None]):
+class ConfirmScreen(Dialog[str | None]):
     DEFAULT_CSS = MODAL_CSS.format(name="ConfirmScreen")
-    BINDINGS = [Binding("escape,n", "dismiss(None)", "No"), Binding("y", "yes", "Yes")]
+    BINDINGS = bindings(CONFIRM_DIALOG_KEYS)
 
     def __init__(self, proc: ProcInfo, signal_name: str, warning: str | None = None) -> None:
         super().__init__()
@@ -152,11 +176,11 @@ class ConfirmScreen(ModalScreen[str | None]):
         self.dismiss(self.signal_name if event.button.id == "yes" else None)
 
 
-class PickerScreen(ModalScreen[str | None]):
+class PickerScreen(Dialog[str | None]):
     """A list of choices with counts; returns the chosen id ('' for 'all')."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="PickerScreen") + "PickerScreen OptionList { height: auto; max-height: 20; }"
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = bindings(PICKER_DIALOG_KEYS)
 
     def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -171,9 +195,9 @@ class PickerScreen(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
 
-class JumpScreen(ModalScreen[int | None]):
+class JumpScreen(Dialog[int | None]):
     DEFAULT_CSS = MODAL_CSS.format(name="JumpScreen")
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = bindings(JUMP_DIALOG_KEYS)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -194,11 +218,11 @@ def state_choices(counts: dict[str, int]) -> list[tuple[str, str]]:
             for letter in STATE_LETTERS]
 
 
-class EventsScreen(ModalScreen[None]):
+class EventsScreen(Dialog[None]):
     """The event log: every event lineage saw, newest first, with times, following the current filter."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="EventsScreen") + "EventsScreen RichLog { height: auto; max-height: 30; }"
-    BINDINGS = [Binding("escape,q,e", "dismiss", "Close")]
+    BINDINGS = bindings(EVENTS_DIALOG_KEYS)
 
     def __init__(self, lines: list[str]) -> None:
         super().__init__()
