@@ -31,7 +31,9 @@ from procwatch.ui.widgets.screens import Dialog
 from procwatch.view.fleet import FleetMonitor, HostSummary
 from procwatch.view.poller import Poller, Update, View
 
-COLUMNS = ("host", "procs", "zombies", "not reaping", "orphans", "D", "T", "age", "state")  # the long one last
+# The table's columns, the long one last; their headers are the catalogue's `fleet.column.<key>`, and the title
+# names an order (HostSummary.SORT_KEYS) by the header of the column it sorts by.
+COLUMNS = ("host", "procs", "zombies", "not_reaping", "orphans", "D", "T", "age", "state")
 
 
 LABEL_CELLS = 20  # a host label in the table; the line under it says everything, the state in full too
@@ -60,6 +62,10 @@ def summary_cells(summary: HostSummary, state_cells: int = 40) -> list[Text]:
     ]
 
 
+def header(column: str) -> str:
+    return t(f"fleet.column.{column}")
+
+
 class FleetScreen(Dialog[int]):
     """One row per host; Enter opens its tree. `s` changes the order. Redrawn from the monitor's summaries every
     half second: nothing here waits for a host. Modal: the tree's keys do not act behind it."""
@@ -81,8 +87,7 @@ class FleetScreen(Dialog[int]):
     def compose(self) -> ComposeResult:
         yield Static(id="fleet-title")
         table: DataTable = DataTable(cursor_type="row", zebra_stripes=True)
-        for column in COLUMNS:
-            table.add_column(column, key=column)
+        self.add_columns(table)
         yield table
         yield Static(id="fleet-detail")
         yield LeanFooter()
@@ -92,20 +97,32 @@ class FleetScreen(Dialog[int]):
         self.set_interval(0.5, self.redraw)
         self.query_one(DataTable).focus()
 
-    def redraw(self) -> None:
+    def redraw(self, headers: bool = False) -> None:
+        """The rows again (and the columns too with `headers`, in the current language)."""
         summaries = self.monitor.summaries()
         table = self.query_one(DataTable)
         row = table.cursor_row
         selected = self.order[row] if 0 <= row < len(self.order) else None  # the cursor stays on its host
         self.order = sorted(range(len(summaries)), key=lambda i: summaries[i].sort_key(self.sort))
         with self.app.batch_update():
-            table.clear()
+            table.clear(columns=headers)
+            if headers:
+                self.add_columns(table)
             state_cells = max(12, self.size.width - OTHER_CELLS)  # the table fits the screen: no sideways scroll
             for i in self.order:
                 table.add_row(*summary_cells(summaries[i], state_cells), key=str(i))
             table.move_cursor(row=self.order.index(selected) if selected in self.order else 0)
-        self.query_one("#fleet-title", Static).update(Text(words.fleet_title(len(summaries), self.sort)))
+        self.query_one("#fleet-title", Static).update(Text(words.fleet_title(len(summaries), header(self.sort))))
         self.show_detail()
+
+    @staticmethod
+    def add_columns(table: DataTable) -> None:
+        for column in COLUMNS:
+            table.add_column(header(column), key=column)
+
+    def relabel(self) -> None:
+        """After a language switch (the app relabels the keys of every screen): headers and title."""
+        self.redraw(headers=True)
 
     def show_detail(self) -> None:
         summaries = self.monitor.summaries()
@@ -203,6 +220,12 @@ class FleetApp(ProcwatchApp):
     def action_fleet(self) -> None:
         self.show_fleet()
 
+    def set_language(self, lang: str) -> None:
+        super().set_language(lang)
+        for screen in self.screen_stack:
+            if isinstance(screen, FleetScreen):
+                screen.relabel()
+
     def action_clear_filters(self) -> None:
         """Esc clears the filters first, then goes back to the fleet."""
         if self.view.process_filter.active:
@@ -215,7 +238,7 @@ class FleetApp(ProcwatchApp):
         if name is None:
             return
         collector = self.host_collector
-        who = f"{words.process_label(proc.pid, proc.name)} on {collector.host.label}"
+        who = t("host.process", who=words.process_label(proc.pid, proc.name), label=collector.host.label)
         self.run_worker(lambda: self._signal_in_thread(collector, proc, name, who), thread=True,
                         group="remote-signal")
 

@@ -33,10 +33,10 @@ class HostSummary:
     age: float | None = None  # seconds since the last snapshot arrived
     retry_in: float | None = None  # seconds to the next connection attempt
 
-    SORT_KEYS = ("host", "zombies", "not reaping", "processes", "state")
+    SORT_KEYS = ("host", "zombies", "not_reaping", "procs", "state")  # named as the fleet table's columns
 
     def sort_key(self, key: str) -> tuple:
-        counts = {"zombies": -self.zombies, "not reaping": -self.not_reaping, "processes": -(self.processes or 0),
+        counts = {"zombies": -self.zombies, "not_reaping": -self.not_reaping, "procs": -(self.processes or 0),
                   "state": ("connected", "connecting", "disconnected", "closed").index(self.state)}
         return (counts.get(key, 0), self.label)
 

@@ -8,14 +8,16 @@ import os
 import signal
 
 import pytest
+from rich.cells import cell_len
 from scenes import wait_for
 from support.tui import notifications, shown_pids
 from textual.app import App
 from textual.widgets import DataTable, OptionList
 
+from procwatch.engine import catalog
 from procwatch.engine.remote import HostSpec, SshOptions
 from procwatch.engine.tree import ProcessFilter
-from procwatch.ui.fleet import FleetScreen, make_fleet_app
+from procwatch.ui.fleet import COLUMNS, FleetScreen, header, make_fleet_app
 from procwatch.ui.widgets.screens import ConfirmScreen, SignalScreen
 from procwatch.view.fleet import HostSummary
 
@@ -194,3 +196,80 @@ async def test_readonly_sends_nothing_to_a_remote_either(local_ssh, children):
         assert not isinstance(app.screen, SignalScreen)
         assert sleeper.poll() is None
         assert notifications(app)
+
+
+def shown_keys(app) -> dict[str, str]:
+    """What the footer (or the key panel) says for each key of the screen shown: {key: word}. (The fleet view's
+    Enter is there once the table has the focus: the table's own Enter, unlabelled, then comes first.)"""
+    shown = {key: b.binding.description for key, b in app.screen.active_bindings.items() if b.binding.show}
+    if isinstance(app.screen, FleetScreen):
+        shown.setdefault("enter", app.screen._bindings.key_to_bindings["enter"][0].description)
+    return shown
+
+
+def fleet_words(app) -> tuple[list[str], str]:
+    """The fleet table's headers, and its title."""
+    table = app.screen.query_one(DataTable)
+    return [str(column.label) for column in table.columns.values()], str(app.screen.query_one("#fleet-title").render())
+
+
+async def test_the_fleet_view_and_the_dialogs_speak_chinese(local_ssh, children):
+    """Started in Chinese: the fleet view's keys, headers and title, then the signal dialog and its confirmation."""
+    catalog.set_language("zh")
+    sleeper = children.sleeper()
+    app = make_fleet_app(hosts("alpha"), local_ssh, ProcessFilter(text=str(sleeper.pid)), interval=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen) and fleet_words(app)[1],
+                       what="the fleet view")
+        assert shown_keys(app) == {"enter": "打开主机", "s": "排序", "L": "English", "q": "退出"}
+        headers, title = fleet_words(app)
+        assert headers == ["主机", "进程", "僵尸", "未回收", "孤儿", "D", "T", "更新", "状态"]
+        assert "1 台主机 · 排序: 主机" in title
+        await signal_dialog_on(pilot, app, sleeper.pid)
+        assert isinstance(app.screen, SignalScreen) and shown_keys(app)["escape"] == "取消"
+        await pilot.press("enter")  # the first signal: TERM
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert shown_keys(app)["escape"] == "否" and shown_keys(app)["y"] == "是"
+        await pilot.press("n")
+        await pilot.pause()
+        assert sleeper.poll() is None
+        await pilot.press("backspace")
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="back to the fleet")
+        assert shown_keys(app)["q"] == "退出"
+
+
+async def test_the_fleet_view_switches_language_live(local_ssh):
+    app = make_fleet_app(hosts("dead"), local_ssh, interval=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen) and fleet_words(app)[1],
+                       what="the fleet view")
+        await pilot.press("s")  # sorted by zombies: the title names the column
+        assert shown_keys(app) == {"enter": "Open host", "s": "Sort", "L": "中文", "q": "Quit"}
+        assert fleet_words(app)[0][3] == "not reaping" and "sort: zombies" in fleet_words(app)[1]
+        await pilot.press("L")
+        await pilot.pause()
+        assert catalog.current() == "zh"
+        assert shown_keys(app) == {"enter": "打开主机", "s": "排序", "L": "English", "q": "退出"}
+        headers, title = fleet_words(app)
+        assert headers[3] == "未回收" and "排序: 僵尸" in title
+        await wait_for(pilot, lambda: fleet_rows(app)[0][-1].startswith("已断开"), what="the state in Chinese")
+        await pilot.press("enter")  # the host's tree: the app's keys, and Backspace back, in Chinese too
+        await wait_for(pilot, lambda: not isinstance(app.screen, FleetScreen), what="the tree")
+        assert shown_keys(app)["backspace"] == "主机列表" and shown_keys(app)["q"] == "退出"
+        await pilot.press("backspace")
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), what="back to the fleet")
+        await pilot.press("L")
+        await pilot.pause()
+        assert catalog.current() == "en" and shown_keys(app)["s"] == "Sort"
+        assert fleet_words(app)[0] == ["host", "procs", "zombies", "not reaping", "orphans", "D", "T", "age", "state"]
+
+
+@pytest.mark.parametrize("lang", list(catalog.LANGUAGES))
+def test_the_fleet_headers_fit_the_width_the_layout_assumes(lang):
+    """OTHER_CELLS (what the columns but the state take) was measured with the English headers: no language may
+    need more cells for them (a CJK character takes two)."""
+    with catalog.using("en"):
+        english = [cell_len(header(column)) for column in COLUMNS[:-1]]
+    with catalog.using(lang):
+        assert sum(cell_len(header(column)) for column in COLUMNS[:-1]) <= sum(english)

@@ -528,4 +528,15 @@ MESSAGES: dict[str, str] = {
     'host.detail_python': ' · python {python}',
     'host.master_prompt': 'procwatch: {label}: ssh needs an answer (a host key, a password, a passphrase) before the fleet view starts',
     'status.unknown': 'exit status unknown',
+    # ---- the fleet view (--host): its table's headers
+    "fleet.column.host": "host",
+    "fleet.column.procs": "procs",
+    "fleet.column.zombies": "zombies",
+    "fleet.column.not_reaping": "not reaping",
+    "fleet.column.orphans": "orphans",
+    "fleet.column.D": "D",
+    "fleet.column.T": "T",
+    "fleet.column.age": "age",
+    "fleet.column.state": "state",
+    "host.process": "{who} on {label}",
 }

@@ -569,4 +569,15 @@ MESSAGES: dict[str, str] = {
     'host.detail_python': ' · python {python}',
     'host.master_prompt': 'procwatch: {label}: 在主机视图启动前, ssh 需要一个回答 (主机密钥、密码或口令)',
     'status.unknown': '退出状态未知',
+    # ---- 主机视图 (--host): 表头
+    "fleet.column.host": "主机",
+    "fleet.column.procs": "进程",
+    "fleet.column.zombies": "僵尸",
+    "fleet.column.not_reaping": "未回收",
+    "fleet.column.orphans": "孤儿",
+    "fleet.column.D": "D",
+    "fleet.column.T": "T",
+    "fleet.column.age": "更新",
+    "fleet.column.state": "状态",
+    "host.process": "{label} 上的 {who}",
 }
