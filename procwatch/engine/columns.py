@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from procwatch.engine import procfs
+from procwatch.engine.catalog import t
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import format_stat
 from procwatch.engine.tree import cgroup_unit
@@ -129,29 +130,33 @@ class Column(NamedTuple):
     right: bool  # numbers are right-aligned
     aliases: tuple[str, ...]  # ps -o keywords meaning the same
     value: Callable[[ProcInfo, ColumnContext], str]
-    help: str
+
+    @property
+    def help(self) -> str:
+        """What the column shows (the palette's line under "Show column"), in the current language."""
+        return t(f"column.{self.key}.help")
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("pid", "PID", 7, True, ("tgid",), lambda p, c: str(p.pid), "process id"),
-    Column("ppid", "PPID", 7, True, (), lambda p, c: str(p.ppid), "parent process id"),
-    Column("user", "USER", 8, False, ("euser", "uname", "username"), lambda p, c: p.user, "effective user"),
-    Column("stat", "STAT", 5, False, (), lambda p, c: format_stat(p), "state letter and flags, as ps"),
-    Column("ni", "NI", 3, True, ("nice",), lambda p, c: str(p.nice), "nice value"),
-    Column("thr", "THR", 4, True, ("nlwp", "thcount", "threads"), lambda p, c: str(p.threads), "threads"),
-    Column("tty", "TTY", 7, False, ("tt", "tname"), lambda p, c: tty_name(p.tty_nr), "controlling terminal"),
-    Column("cpu", "CPU%", 5, True, ("%cpu", "pcpu"), cpu_value, "CPU use (TUI: since the last refresh)"),
-    Column("mem", "MEM%", 5, True, ("%mem", "pmem"), mem_value, "resident memory over MemTotal"),
-    Column("rss", "RSS", 6, True, ("rssize", "rsz"), lambda p, c: size_value(p.rss, c), "resident memory"),
-    Column("vsz", "VSZ", 6, True, ("vsize",), lambda p, c: size_value(p.vsz, c), "virtual memory"),
-    Column("time", "TIME", 8, True, ("cputime",), time_value, "CPU time used"),
-    Column("elapsed", "ELAPSED", 8, True, ("etime",), elapsed_value, "time since the process started"),
-    Column("start", "START", 8, True, (), lambda p, c: ps_start(p.started, c.now), "when it started"),
-    Column("wchan", "WCHAN", 14, False, (), wchan_value, "kernel function a sleeping process waits in"),
-    Column("unit", "UNIT", 18, False, (), lambda p, c: cgroup_unit(p.cgroup), "systemd unit or container"),
-    Column("cgroup", "CGROUP", 30, False, (), lambda p, c: p.cgroup or "-", "cgroup path"),
-    Column("comm", "COMM", 15, False, ("ucomm", "ucmd"), lambda p, c: p.name, "command name (comm)"),
-    Column("command", "COMMAND", 0, False, ("args", "cmd"), lambda p, c: p.cmdline, "command line (the tree in the TUI)"),
+    Column("pid", "PID", 7, True, ("tgid",), lambda p, c: str(p.pid)),
+    Column("ppid", "PPID", 7, True, (), lambda p, c: str(p.ppid)),
+    Column("user", "USER", 8, False, ("euser", "uname", "username"), lambda p, c: p.user),
+    Column("stat", "STAT", 5, False, (), lambda p, c: format_stat(p)),
+    Column("ni", "NI", 3, True, ("nice",), lambda p, c: str(p.nice)),
+    Column("thr", "THR", 4, True, ("nlwp", "thcount", "threads"), lambda p, c: str(p.threads)),
+    Column("tty", "TTY", 7, False, ("tt", "tname"), lambda p, c: tty_name(p.tty_nr)),
+    Column("cpu", "CPU%", 5, True, ("%cpu", "pcpu"), cpu_value),
+    Column("mem", "MEM%", 5, True, ("%mem", "pmem"), mem_value),
+    Column("rss", "RSS", 6, True, ("rssize", "rsz"), lambda p, c: size_value(p.rss, c)),
+    Column("vsz", "VSZ", 6, True, ("vsize",), lambda p, c: size_value(p.vsz, c)),
+    Column("time", "TIME", 8, True, ("cputime",), time_value),
+    Column("elapsed", "ELAPSED", 8, True, ("etime",), elapsed_value),
+    Column("start", "START", 8, True, (), lambda p, c: ps_start(p.started, c.now)),
+    Column("wchan", "WCHAN", 14, False, (), wchan_value),
+    Column("unit", "UNIT", 18, False, (), lambda p, c: cgroup_unit(p.cgroup)),
+    Column("cgroup", "CGROUP", 30, False, (), lambda p, c: p.cgroup or "-"),
+    Column("comm", "COMM", 15, False, ("ucomm", "ucmd"), lambda p, c: p.name),
+    Column("command", "COMMAND", 0, False, ("args", "cmd"), lambda p, c: p.cmdline),
 )
 BY_NAME: dict[str, Column] = {name: column for column in COLUMNS for name in (column.key, *column.aliases)}
 CGROUP_COLUMNS = frozenset({"unit", "cgroup"})  # they need ProcInfo.cgroup (read on demand: see the collector)

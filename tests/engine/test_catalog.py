@@ -45,6 +45,17 @@ def test_every_message_id_the_code_asks_for_exists():
     assert sorted(asked - set(en.MESSAGES)) == []
 
 
+@pytest.mark.parametrize("lang", list(catalog.LANGUAGES))
+def test_every_column_says_what_it_shows(lang):
+    """A column's help (the palette's line under "Show column …") is the catalogue's `column.<key>.help`."""
+    from procwatch.engine.columns import COLUMNS
+
+    with catalog.using(lang):
+        helps = {column.key: column.help for column in COLUMNS}
+    assert all(helps.values())
+    assert lang == "en" or not {key for key, text in helps.items() if text == en.MESSAGES[f"column.{key}.help"]}
+
+
 def test_chinese_uses_the_tutorials_words():
     text = " ".join(zh.MESSAGES.values())
     for term in ("父进程", "子进程", "孤儿进程", "僵尸进程", "收养", "退出状态", "就绪态", "运行态", "等待态", "新建态",
