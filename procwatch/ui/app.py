@@ -84,7 +84,7 @@ class ProcwatchApp(App[int]):
         self.poller = Poller(collector, self._from_poller, interval, view, on_error=self._poller_error)
 
     def compose(self) -> ComposeResult:
-        yield SummaryBar("starting…", id="summary")
+        yield SummaryBar(t("summary.starting"), id="summary")
         yield LessonPanel(id="lesson")
         yield FilterBar(id="filter-bar")
         yield ProcessTable(id="table")

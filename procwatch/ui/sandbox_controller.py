@@ -87,7 +87,7 @@ class SandboxController:
             self.refused(refused)
             return
         self.following = recipe
-        self._in_thread(partial(self._spawn, self.sandbox, recipe), f"the {recipe} demo")
+        self._in_thread(partial(self._spawn, self.sandbox, recipe), t("sandbox.what.demo", recipe=recipe))
 
     def _in_thread(self, request: Callable[[], None], what: str) -> None:
         """Run a supervisor request in a worker thread: the UI never waits for the supervisor (a stopped one
@@ -156,7 +156,7 @@ class SandboxController:
         if sandbox is None:
             return
         if action == "kill_all":
-            self._in_thread(sandbox.kill_all, "stopping every demo")
+            self._in_thread(sandbox.kill_all, t("sandbox.what.kill_all"))
             return
         if demo is None:
             self.app.say(t("sandbox.select_demo"), severity="warning")
@@ -165,7 +165,8 @@ class SandboxController:
             "reap": sandbox.reap, "parent_exit": sandbox.parent_exit, "kill": sandbox.kill,
             "stop_cont": sandbox.cont if self._is_stopped(demo) else sandbox.stop,
         }
-        self._in_thread(partial(requests[action], demo.pid, demo.start_ticks), f"the {demo.recipe} demo's action")
+        self._in_thread(partial(requests[action], demo.pid, demo.start_ticks),
+                        t("sandbox.what.action", recipe=demo.recipe))
 
     def _is_stopped(self, demo: Demo) -> bool:
         proc = (self.app.procs() or {}).get(demo.pid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import string
 from pathlib import Path
@@ -54,6 +55,46 @@ def test_every_column_says_what_it_shows(lang):
         helps = {column.key: column.help for column in COLUMNS}
     assert all(helps.values())
     assert lang == "en" or not {key for key, text in helps.items() if text == en.MESSAGES[f"column.{key}.help"]}
+
+
+# Where a Textual UI shows text: the argument at this position (None: keywords only) and these keywords.
+TEXT_ARGUMENTS = {"Binding": 2, "Label": 0, "Static": 0, "Button": 0, "Option": 0, "Text": 0, "SummaryBar": 0,
+                  "notify": 0, "say": 0, "add_column": 0, "update": 0, "write": 0, "append": 0, "Input": None}
+TEXT_KEYWORDS = {"description", "placeholder", "label", "prompt", "title", "tooltip", "message", "content", "text"}
+# Words shown as they are in every language: ps's and the kernel's names (the STAT column, SIGTERM, a PID).
+LITERAL_WORDS = {"STAT", "SIG", "PID"}
+
+
+def literal_text_shown(source: str, where: str) -> list[str]:
+    """String literals (and the literal parts of f-strings) with a word in them, where the UI shows text."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if name not in TEXT_ARGUMENTS:
+            continue
+        at = TEXT_ARGUMENTS[name]
+        texts = [node.args[at]] if at is not None and len(node.args) > at else []
+        texts += [keyword.value for keyword in node.keywords if keyword.arg in TEXT_KEYWORDS]
+        for text in texts:
+            parts = [text] if isinstance(text, ast.Constant) else text.values if isinstance(text, ast.JoinedStr) else []
+            for part in parts:
+                if (isinstance(part, ast.Constant) and isinstance(part.value, str)
+                        and set(re.findall(r"[A-Za-z]{2,}", part.value)) - LITERAL_WORDS):
+                    found.append(f"{where}:{node.lineno}: {name}({part.value!r})")
+    return found
+
+
+def test_the_tui_shows_no_text_of_its_own():
+    """What the TUI shows comes from the catalogue (so it follows the language): no literal words in bindings,
+    labels, notices, placeholders or headers in procwatch/ui and procwatch/view."""
+    paths = sorted((SOURCE / "ui").rglob("*.py")) + sorted((SOURCE / "view").rglob("*.py"))
+    assert [found for path in paths for found in literal_text_shown(path.read_text(), path.name)] == []
+    # the scan finds what it must: the fleet view's old bindings, a placeholder, an f-string's words
+    sample = 'Binding("q", "quit", "Quit")\nInput(placeholder="name")\nLabel(f"{n} hosts")\nOption(f"SIG{s}")\n'
+    assert len(literal_text_shown(sample, "sample")) == 3
 
 
 def test_chinese_uses_the_tutorials_words():

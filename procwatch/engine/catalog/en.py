@@ -559,4 +559,9 @@ MESSAGES: dict[str, str] = {
     "fleet.column.age": "age",
     "fleet.column.state": "state",
     "host.process": "{who} on {label}",
+    # ---- odds and ends of the TUI
+    "summary.starting": "starting…",
+    "sandbox.what.demo": "the {recipe} demo",
+    "sandbox.what.action": "the {recipe} demo's action",
+    "sandbox.what.kill_all": "stopping every demo",
 }

@@ -600,4 +600,9 @@ MESSAGES: dict[str, str] = {
     "fleet.column.age": "更新",
     "fleet.column.state": "状态",
     "host.process": "{label} 上的 {who}",
+    # ---- 其他
+    "summary.starting": "正在启动…",
+    "sandbox.what.demo": "{recipe} 演示",
+    "sandbox.what.action": "{recipe} 演示的操作",
+    "sandbox.what.kill_all": "停止所有演示",
 }
