@@ -77,7 +77,7 @@ def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval:
     if sweeps is None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)  # `kill PID` ends it as Ctrl+C does: status 0, the last line whole
         signal.signal(signal.SIGINT, _stop)  # even when started in the background of a script (SIGINT ignored)
-    collector = make_collector(args.procfs, cgroups=process_filter.needs_cgroups)
+    collector = make_collector(args.procfs, cgroups=process_filter.needs_cgroups, repeated=True)
     lineage = Lineage()
     before: Mapping[int, ProcInfo] = {}
     count = 0

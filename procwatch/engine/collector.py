@@ -7,7 +7,9 @@ Both drop processes that vanish mid-read and keep partial records when a file is
 What a warm `ProcfsCollector` sweep reads, and how stale a value can be:
 - /proc/PID/stat of every process, every sweep. When its bytes equal the last sweep's (an idle process), the last
   record is reused as it is: nothing parsed, nothing else read. State, nice, threads, session, pgrp, tpgid, ppid
-  and CPU time are therefore always exact as of the sweep.
+  and CPU time are therefore always exact as of the sweep. A collector made with `keep_open` (the TUI, --watch)
+  keeps these files open and reads them again with pread (procfs.KeptStatFiles: a quarter less sweep time at
+  10,000 processes, for ~4.4 KiB of kernel memory per process).
 - /proc/PID/status (effective uid, VmLck for the L flag, VmRSS) for new identities, for processes whose stat
   changed, and for a rotating slice of the rest: every process is re-read at least once per `status_max_age`
   (10 s) plus one sweep interval. Only a change that leaves stat untouched (setuid or mlock between two clock
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 import pwd
 import time
+import weakref
 from collections.abc import Callable
 from typing import Protocol
 
@@ -72,7 +75,8 @@ class ProcfsCollector:
     SLOTS = 64  # a power of two: pid & (SLOTS - 1)
 
     def __init__(self, proc: str = "/proc", user_names: Callable[[int], str] | None = None,
-                 status_max_age: float = 10.0, clock: Callable[[], float] = time.time) -> None:
+                 status_max_age: float = 10.0, clock: Callable[[], float] = time.time,
+                 keep_open: bool = False) -> None:
         self.proc = proc
         self.clock = clock
         self.user_names = user_names or UserNames()
@@ -86,6 +90,10 @@ class ProcfsCollector:
         self._last_time: float | None = None
         self.notes = visibility_notes(proc)
         self.cgroups = False  # read /proc/PID/cgroup (see enable_cgroups)
+        # keep_open: for a collector that sweeps again and again (the TUI, --watch), not for one sweep (--once)
+        self._stat_files = procfs.KeptStatFiles(proc) if keep_open else None
+        if self._stat_files is not None:
+            weakref.finalize(self, self._stat_files.close)
 
     def enable_cgroups(self) -> None:
         """From the next sweep on, fill ProcInfo.cgroup: every process once (that sweep re-reads everything, as a
@@ -126,9 +134,14 @@ class ProcfsCollector:
         get_old = old_seen.get
         make = tuple.__new__
         encoding, errors = FS_ENCODING, FS_ERRORS
+        stat_files = self._stat_files
+        read_stat = None
+        if stat_files is not None:
+            stat_files.begin()
+            read_stat = stat_files.read
         for pid in self.pids():
             try:
-                raw = read(f"{proc}/{pid}/stat")
+                raw = read_stat(pid) if read_stat is not None else read(f"{proc}/{pid}/stat")
             except OSError:
                 continue  # vanished between listing and reading
             last = get_old(pid)
@@ -200,6 +213,8 @@ class ProcfsCollector:
             procs[pid] = record
             seen[pid] = (raw, record)
         self._seen = seen  # dead identities are forgotten here
+        if stat_files is not None:
+            stat_files.end()
         return Snapshot(procs=procs, taken_at=now, sweep_seconds=time.monotonic() - started, notes=self.notes)
 
 

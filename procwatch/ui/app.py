@@ -478,6 +478,6 @@ def make_app(collector: Collector | None = None, process_filter: ProcessFilter =
              hide_kernel: bool = False, readonly: bool = False, keymap: dict[str, str] | None = None,
              memory: Memory | None = None) -> ProcwatchApp:
     view = View(process_filter=process_filter, sort=sort, hide_kernel=hide_kernel)
-    return ProcwatchApp(collector or make_collector(procfs), view, interval, theme, sandbox,
+    return ProcwatchApp(collector or make_collector(procfs, repeated=True), view, interval, theme, sandbox,
                         columns=columns or DEFAULT_COLUMNS, procfs=procfs, lesson=lesson, readonly=readonly,
                         keymap=keymap, memory=memory)

@@ -70,11 +70,12 @@ class PsutilCollector:
         return Snapshot(procs=procs, taken_at=now, sweep_seconds=time.monotonic() - started)
 
 
-def make_collector(proc: str = "/proc", cgroups: bool = False) -> Collector:
+def make_collector(proc: str = "/proc", cgroups: bool = False, repeated: bool = False) -> Collector:
     """The /proc reader where there is a /proc (the hot path), psutil elsewhere. `proc`: another procfs to read
-    (--procfs: a host's /proc mounted in a container); `cgroups`: fill ProcInfo.cgroup from the first sweep."""
+    (--procfs: a host's /proc mounted in a container); `cgroups`: fill ProcInfo.cgroup from the first sweep;
+    `repeated`: it will sweep again and again (the TUI, --watch), so it keeps the stat files open."""
     if proc != "/proc" or os.path.exists("/proc/self/stat"):
-        collector = ProcfsCollector(proc)
+        collector = ProcfsCollector(proc, keep_open=repeated)
         if cgroups:
             collector.enable_cgroups()
         return collector

@@ -26,24 +26,50 @@ class RowFacts:
     threads: int
 
     @classmethod
-    def of(cls, rows: list[Row], observations: Observations) -> RowFacts:
+    def of(cls, rows: list[Row], observations: Observations, memo: FactsMemo | None = None) -> RowFacts:
+        """`memo`: what the poller kept from its last build (command widths, counts), so a sweep where little
+        changed, or a rebuild for a new view, does not measure every command line again."""
+        memo = memo if memo is not None else FactsMemo()
         flagged = observations.zombies.keys() | observations.unreaped.keys() | observations.orphans.keys()
         width = 0
         index = {}
+        last_cells, cells_now = memo.cells, {}
         for number, row in enumerate(rows):
             p = row.proc
-            index[p.pid, p.start_ticks] = number
+            identity = p.pid, p.start_ticks
+            index[identity] = number
+            known = last_cells.get(identity)
+            if known is not None and known[0] is p.argv:  # the same command line object: the same width
+                cells_now[identity] = known
+                command = known[1]
+            else:
+                command = command_cells(p)
+                cells_now[identity] = (p.argv, command)
             extra = MARKER_ROOM if p.pid in flagged or p.state in "DTt" else 8
-            cells = len(row.guide) + command_cells(p)
+            cells = len(row.guide) + command
             if cells + MARKER_ROOM > width and extra < MARKER_ROOM and renamed(p):  # only a row that could be widest
                 extra = MARKER_ROOM  # its comm is shown after the command
             width = max(width, cells + extra)
-        counts: dict[str, int] = {}
-        threads = 0
-        for p in observations.snapshot.procs.values():
-            counts[p.state] = counts.get(p.state, 0) + 1
-            threads += p.threads
-        return cls(index, width, counts, threads)
+        memo.cells = cells_now
+        if memo.counted is not observations:
+            counts: dict[str, int] = {}
+            threads = 0
+            for p in observations.snapshot.procs.values():
+                counts[p.state] = counts.get(p.state, 0) + 1
+                threads += p.threads
+            memo.counted, memo.counts, memo.threads = observations, counts, threads
+        return cls(index, width, memo.counts, memo.threads)
+
+
+class FactsMemo:
+    """Kept by the poller between builds: each row's command width by identity (valid while its argv tuple is
+    the same object: the collector reuses it while the process is unchanged) and the counts of one snapshot."""
+
+    def __init__(self) -> None:
+        self.cells: dict[Identity, tuple[tuple[str, ...], int]] = {}
+        self.counted: Observations | None = None
+        self.counts: dict[str, int] = {}
+        self.threads = 0
 
 
 def command_cells(p: ProcInfo) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import pwd
 import signal
@@ -287,3 +289,98 @@ def test_printable_leaves_no_control_characters(text):
 @given(st.text(st.characters(blacklist_categories=("Cc", "Cs", "Cf", "Zl", "Zp"))))
 def test_printable_leaves_ordinary_text_alone(text):
     assert printable(text) == text
+
+
+def open_stat_files() -> list[str]:
+    """The /proc/PID/stat files this process has open."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("/proc/") and target.endswith("/stat"):
+                found.append(target)
+    return found
+
+
+def test_kept_stat_files_give_fresh_lines_and_close_with_their_process(children):
+    """The TUI's collector keeps /proc/PID/stat open and reads it again with pread: the line must be the kernel's
+    current one (a busy child's CPU time moves, a stopped child shows T, a zombie Z), and a descriptor must be
+    closed once its process is reaped (no leak however many processes come and go)."""
+    collector = ProcfsCollector(keep_open=True)
+    busy = children.python("import time\nprint('ready', flush=True)\nend = time.time() + 30\n"
+                           "while time.time() < end: pass", state=None)
+    kid = children.sleeper()
+    first = collector.sweep()
+    kept = len(collector._stat_files)
+    assert kept == len(first.procs) or kept == collector._stat_files.budget
+    assert len(open_stat_files()) == kept  # (readlink names the file of each descriptor)
+    ticks = first.get(busy.pid).cpu_ticks
+    wait_until(lambda: cpu_ticks(busy.pid) >= ticks + 10, what="the busy child to use 10 clock ticks")
+    assert collector.sweep().get(busy.pid).cpu_ticks >= ticks + 10
+    os.kill(kid.pid, signal.SIGSTOP)  # our own child
+    wait_state(kid.pid, "T")
+    assert collector.sweep().get(kid.pid).state == "T"
+    kid.kill()
+    wait_state(kid.pid, "Z")
+    assert collector.sweep().get(kid.pid).state == "Z"  # a zombie's stat is still there to read
+    kid.wait()
+    busy.kill()
+    busy.wait()
+    snapshot = collector.sweep()
+    assert kid.pid not in snapshot.procs and busy.pid not in snapshot.procs
+    assert collector._stat_files._fds.keys() <= snapshot.procs.keys()  # only live processes keep one
+    assert f"/proc/{kid.pid}/stat" not in open_stat_files()
+    del collector
+    gc.collect()
+    assert open_stat_files() == []  # a collector let go of closes them all
+
+
+def test_a_kept_descriptor_that_fails_is_opened_again(children, monkeypatch):
+    """A descriptor outlives its process: once that one is reaped, pread fails (ESRCH) and the pid may belong to a
+    new process by now; the pid is opened afresh, not dropped. Made deterministic by failing one pread."""
+    kid = children.sleeper()
+    files = collector_module.KeptStatFiles(budget=1000)
+    files.begin()
+    first = files.read(kid.pid)
+    files.end()
+    stale = files._fds[kid.pid]
+    real_pread = collector_module._pread
+
+    failed = []
+
+    def pread(fd, size, offset):
+        if fd == stale and not failed:  # once: the new descriptor may get the same number
+            failed.append(fd)
+            raise ProcessLookupError(3, "No such process")
+        return real_pread(fd, size, offset)
+
+    monkeypatch.setattr(collector_module, "_pread", pread)
+    files.begin()
+    assert files.read(kid.pid) == first  # the same sleeping child, read through a new descriptor
+    files.end()
+    assert failed
+    assert kid.pid in files._fds
+    files.close()
+    assert open_stat_files() == []
+
+
+def test_kept_stat_files_stay_within_their_budget(children):
+    kids = [children.sleeper() for _ in range(3)]
+    collector = ProcfsCollector(keep_open=True)
+    collector._stat_files.budget = 2
+    snapshot = collector.sweep()
+    assert all(kid.pid in snapshot.procs for kid in kids)  # the others are read the plain way
+    assert len(collector._stat_files) == 2
+    collector._stat_files.close()
+
+
+def test_a_low_descriptor_limit_keeps_none_and_still_sweeps(children):
+    """Where the hard RLIMIT_NOFILE leaves no room, nothing is kept and every process is still read."""
+    code = ("import os, resource\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))\n"
+            "from procwatch.engine.collector import ProcfsCollector\n"
+            "c = ProcfsCollector(keep_open=True)\n"
+            "s = c.sweep(); s = c.sweep()\n"
+            "print(c._stat_files.budget, len(c._stat_files), os.getpid() in s.procs, os.getppid() in s.procs)")
+    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.split() == ["0", "0", "True", "True"]
