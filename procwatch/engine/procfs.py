@@ -6,6 +6,7 @@ Field numbers follow proc(5): `stat_fields(...)[i]` is field i + 3 (state is [0]
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sys
@@ -51,12 +52,14 @@ class KeptStatFiles:
     the read itself; a kept descriptor is re-read from offset 0, which makes the kernel generate the line anew.
     The price is kernel memory: about 4.4 KiB per descriptor (the file and its seq_file page), so 44 MiB at
     10,000 processes; `budget` bounds it, and the pids beyond it are read the plain way (open, read, close).
+    The kept descriptors are numbered from FLOOR up (FD_SETSIZE): below it the numbers stay free for the rest of
+    the program, since select() (Textual's input thread, libraries, tests) refuses a descriptor of 1024 or more.
     A descriptor belongs to one process, not to a pid: once that process is reaped the read fails (ESRCH), and
     a new process that got the pid is opened afresh. Use: `begin()`, `read(pid)` per listed pid, `end()`.
     """
 
     KEEP_MAX = 16384  # descriptors at most, whatever the limit allows (~70 MiB of kernel memory)
-    RESERVE = 1024  # descriptors left for everything else (terminal, pipes, ssh, sandbox)
+    FLOOR = 1024  # the lowest number a kept descriptor takes: those below are left to everything else
 
     def __init__(self, proc: str = PROC, budget: int | None = None) -> None:
         self.proc = proc
@@ -67,11 +70,11 @@ class KeptStatFiles:
     @classmethod
     def raise_limit(cls) -> int:
         """Descriptors this process may keep: the soft RLIMIT_NOFILE raised toward the hard one (as far as
-        KEEP_MAX needs), less RESERVE; 0 when the limit is too low to keep any."""
+        KEEP_MAX needs), less the FLOOR below them; 0 when the limit is too low to keep any."""
         import resource
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        wanted = cls.KEEP_MAX + cls.RESERVE
+        wanted = cls.FLOOR + cls.KEEP_MAX
         if soft != resource.RLIM_INFINITY and soft < wanted and (hard == resource.RLIM_INFINITY or soft < hard):
             new_soft = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
             try:
@@ -81,7 +84,7 @@ class KeptStatFiles:
                 pass
         if soft == resource.RLIM_INFINITY:
             soft = wanted
-        return max(0, min(cls.KEEP_MAX, soft - cls.RESERVE))
+        return max(0, min(cls.KEEP_MAX, soft - cls.FLOOR))
 
     def __len__(self) -> int:
         return len(self._fds)
@@ -105,12 +108,15 @@ class KeptStatFiles:
         path = f"{self.proc}/{pid}/stat"
         if len(self._fds) + len(self._old) >= self.budget:
             return read(path)
-        fd = _open(path, _O_FLAGS)
+        opened = _open(path, _O_FLAGS)
         try:
-            raw = _pread(fd, 4096, 0)
-        except OSError:
-            _close(fd)
-            raise
+            raw = _pread(opened, 4096, 0)
+            try:
+                fd = fcntl.fcntl(opened, fcntl.F_DUPFD_CLOEXEC, self.FLOOR)  # above FD_SETSIZE (see the class)
+            except OSError:
+                return raw  # no free number above the floor after all: read, not kept
+        finally:
+            _close(opened)
         self._fds[pid] = fd
         return raw
 

@@ -175,6 +175,7 @@ class ProcwatchApp(App[int]):
             wanted = self.sandbox_controller.select_when_seen
             if wanted is not None and table.select_pid(wanted):
                 self.sandbox_controller.select_when_seen = None
+            self._show_details(table.selected)
             if self.sandbox is not None:
                 self.sandbox_controller.show(dict(update.observations.snapshot.procs))
             self.query_one(SummaryBar).show(summary_text(update, self.poller.paused, self.interval, self.readonly))

@@ -384,3 +384,22 @@ def test_a_low_descriptor_limit_keeps_none_and_still_sweeps(children):
             "print(c._stat_files.budget, len(c._stat_files), os.getpid() in s.procs, os.getppid() in s.procs)")
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     assert out.split() == ["0", "0", "True", "True"]
+
+
+def test_kept_descriptors_leave_the_numbers_select_can_take(children):
+    """select() refuses descriptors of 1024 and more: the kept ones are numbered above that, so a pipe opened
+    while thousands are kept still gets a low number (the TUI's input thread and libraries use select)."""
+    children.sleeper()
+    collector = ProcfsCollector(keep_open=True)
+    if not collector._stat_files.budget:
+        pytest.skip("the descriptor limit leaves no room to keep any here")
+    collector.sweep()
+    kept = collector._stat_files._fds.values()
+    assert kept and min(kept) >= collector._stat_files.FLOOR
+    read_end, write_end = os.pipe()
+    try:
+        assert max(read_end, write_end) < 1024
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    collector._stat_files.close()

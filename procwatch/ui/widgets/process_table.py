@@ -173,8 +173,7 @@ class ProcessTable(ScrollView, can_focus=True):
                 self.scroll_to(y=max(0, new_offset), animate=False, immediate=True, force=True)
             self._scroll_cursor_into_view()
         self._cursor_proc = self.selected
-        self._refresh_changed_lines()
-        self.post_message(self.CursorMoved(self._cursor_proc))
+        self._refresh_changed_lines()  # no CursorMoved: the app shows the details in the same batch (one frame)
 
     def _relocate_cursor(self, previous: ProcInfo | None, observations: Observations, old_index: int) -> None:
         if not self.rows:
