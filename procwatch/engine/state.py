@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +64,8 @@ class StateFile:
 
     def save(self, values: Mapping[str, Any]) -> str | None:
         """Write atomically; a notice when it cannot be written (read-only home, full disk), else None."""
+        import tempfile  # here, not at import: --once and --check never write state (3 ms of start-up)
+
         data = {"format": FORMAT, **values}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
