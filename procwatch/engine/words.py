@@ -532,6 +532,23 @@ def role_word(role: str) -> str:
     return t(f"role.{role}") if role in ROLES else role
 
 
+DEMO_FACTS = "sandbox.proc."  # the catalogue ids a demo process may say of itself (over the sandbox's pipe)
+
+
+def demo_fact(says: str, fields: Mapping[str, object]) -> str:
+    """What one demo process is, beyond its recipe's description, in the current language: the phrase `says`
+    (a catalogue id of the DEMO_FACTS family, sent by the sandbox with its values) filled with `fields`.
+    "" when it says nothing; a neutral phrase when the id is not one of ours or the fields do not fit it."""
+    if not says:
+        return ""
+    if says.startswith(DEMO_FACTS):
+        try:
+            return t(says, **fields) if fields else t(says).format()  # (t() leaves a template without fields as is)
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+            pass  # not in the catalogue, a field missing, a value its format cannot take
+    return t("sandbox.proc.unknown")
+
+
 def snippet_legend(roles: list[str]) -> str:
     """The gutter's key above a demo's snippet: 'P parent · C child: the lines each one runs'."""
     return t("snippet.legend", keys=" · ".join(f"{role[0].upper()} {role_word(role)}" for role in roles))

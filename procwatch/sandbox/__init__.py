@@ -24,9 +24,11 @@ API
     sb.supervisor_pid                None before the first demo (plain monitoring starts no process)
     Sandbox is a context manager (close on exit).
 
-    Demo(pid, start_ticks, recipe, role, stat_shown, description, parent_pid, group, main)
+    Demo(pid, start_ticks, recipe, role, stat_shown, says, parent_pid, group, main, fields)
         .identity, .name, .current_stat() (STAT now, as ps composes it; None once that identity is gone)
-        role: "demo" (one-process demo), "parent", "child", "orphan"
+        role: "demo" (one-process demo), "parent", "child", "orphan", "exec"
+        says, fields: what this process is beyond its recipe's description, as a catalogue id ("" for nothing)
+        and its values; procwatch.engine.words.demo_fact(says, fields) says it in the current language
     SandboxEvent(kind, story, pid, demo, time), delivered to on_event from a background reader thread
         (forward it with a thread-safe post_message):
         "story" a typed event for the narration (fork returned, exit called, wait returned, signal sent, adopted,

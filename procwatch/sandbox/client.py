@@ -43,10 +43,11 @@ class Demo:
     recipe: str  # key into RECIPES
     role: str  # "demo" (a one-process demo), "parent", "child" or "orphan"
     stat_shown: str  # what `ps -o stat=` shows for it, e.g. "Z", "Ss+"
-    description: str  # which STAT letter/flag it shows and why
+    says: str  # what it is beyond its recipe's description: a catalogue id ("sandbox.proc.…") or "" (nothing)
     parent_pid: int  # its parent when the demo got ready (the orphan: its adopter)
     group: int  # processes of one spawn share a group
     main: bool  # the process the recipe is about (spawn() returns it)
+    fields: dict[str, wire.Scalar] = field(default_factory=dict, hash=False)  # the values `says` names
 
     @property
     def identity(self) -> tuple[int, int]:
@@ -66,7 +67,8 @@ class Demo:
     @classmethod
     def _from_record(cls, rec: wire.DemoRecord) -> Demo:
         return cls(pid=rec.pid, start_ticks=rec.start, recipe=rec.recipe, role=rec.role, stat_shown=rec.stat,
-                   description=rec.desc, parent_pid=rec.parent or 0, group=rec.group, main=rec.main)
+                   says=rec.says, parent_pid=rec.parent or 0, group=rec.group, main=rec.main,
+                   fields=dict(rec.fields))
 
 
 @dataclass(frozen=True)

@@ -65,11 +65,14 @@ class Ctx:
     def gone(self, pid: int, status: int) -> None:
         self.send(wire.Gone(self.group, pid, status))
 
-    def record(self, role: str, stat: str, desc: str, pid: int | None = None) -> wire.ProcRecord:
+    def record(self, role: str, stat: str, says: str = "", pid: int | None = None, /,
+               **fields: wire.Scalar) -> wire.ProcRecord:
+        """A process of this demo (pid: this one by default). says: what it is beyond the recipe's description,
+        a catalogue id ("sandbox.proc.…"), with the values its phrase names: words are made by procwatch."""
         pid = os.getpid() if pid is None else pid
-        fields = procfs.stat_fields(pid)
-        start, parent = (int(fields[19]), int(fields[1])) if fields else (None, None)
-        return wire.ProcRecord(pid, start, role, stat, desc, parent)
+        stat_fields = procfs.stat_fields(pid)
+        start, parent = (int(stat_fields[19]), int(stat_fields[1])) if stat_fields else (None, None)
+        return wire.ProcRecord(pid, start, role, stat, says, fields, parent)
 
     def ready(self, main: wire.ProcRecord, *others: wire.ProcRecord) -> None:
         self.send(wire.Ready(self.group, main.pid, [main, *others]))
@@ -120,7 +123,7 @@ def run(ctx: Ctx) -> None:
 
 def _single(ctx: Ctx, value: int | None = None) -> wire.ProcRecord:
     r = RECIPES[ctx.key]
-    rec = ctx.record("demo", r.stat_shown, r.description)
+    rec = ctx.record("demo", r.stat_shown)
     ctx.tell(wire.DemoStarted(ctx.key, rec.pid, os.getppid(), value))
     return rec
 
@@ -278,9 +281,8 @@ def demo_Z(ctx: Ctx) -> None:
             ctx.refuse(f"child {pid} did not exit in time")
         time.sleep(0.002)
     ctx.tell(wire.ZombieLeft(pid, me, 3))
-    parent_rec = ctx.record("parent", "S",
-                            f"the parent of zombie {pid}: it sleeps and never calls wait() unless asked")
-    zombie = wire.ProcRecord(pid, start, "child", "Z", RECIPES["Z"].description, me)
+    parent_rec = ctx.record("parent", "S", "sandbox.proc.zombie_parent", zombie=pid)
+    zombie = wire.ProcRecord(pid, start, "child", "Z", "", {}, me)
     ctx.ready(zombie, parent_rec)
     reaped = False
 
@@ -313,7 +315,7 @@ def demo_orphan(ctx: Ctx) -> None:
         os.close(said_r)
         await_adoption(ctx, me, said_w, 3 + ORPHAN_PARENT_SECONDS)
         _sys.set_death_signal(signal.SIGKILL, ctx.supervisor)
-        rec = ctx.record("orphan", "S", RECIPES["orphan"].description + f" Its first parent was {me}.")
+        rec = ctx.record("orphan", "S", "sandbox.proc.orphan_first_parent", parent=me)
         ctx.ready(rec)
         sleep_forever()
     os.close(said_w)
@@ -347,8 +349,8 @@ def demo_t(ctx: Ctx) -> None:
     if not os.WIFSTOPPED(status):
         os._exit(1)  # the child reported why (refused)
     ctx.tell(wire.TracedStop(me, pid, signal.Signals(os.WSTOPSIG(status)).name, True))
-    traced = ctx.record("child", "t", RECIPES["t"].description, pid)
-    tracer = ctx.record("parent", "S", f"the tracer of {pid}: it keeps its child stopped, as a debugger would")
+    traced = ctx.record("child", "t", "", pid)
+    tracer = ctx.record("parent", "S", "sandbox.proc.tracer", child=pid)
     ctx.ready(traced, tracer)
 
     def stopped(status: int) -> None:
@@ -369,8 +371,8 @@ def demo_D(ctx: Ctx) -> None:
         child = os.getpid()
         enter(ctx, me, "demo-D-child")
         ctx.tell(wire.ForkReturned("child", 0, child, os.getppid(), "clone"))
-        parent = ctx.record("demo", "D", RECIPES["D"].description, me)
-        kid = ctx.record("child", "S", f"the child of {me}: while it lives, its parent waits in D")
+        parent = ctx.record("demo", "D", "", me)
+        kid = ctx.record("child", "S", "sandbox.proc.vfork_child", parent=me)
         ctx.ready(parent, kid)
         sleep_forever()
     got, status = os.waitpid(pid, 0)
@@ -430,8 +432,8 @@ def demo_fg(ctx: Ctx) -> None:
                 os.close(slave)
         child = os.getpid()
         ctx.tell(wire.LoginTty(child, tty))
-        fg = ctx.record("child", "Ss+", RECIPES["+"].description)
-        holder = ctx.record("parent", "S", f"holds the master side of {tty}, as a terminal emulator does", me)
+        fg = ctx.record("child", "Ss+")
+        holder = ctx.record("parent", "S", "sandbox.proc.pty_holder", me, tty=tty)
         ctx.ready(fg, holder)
         sleep_forever()
     os.close(slave)

@@ -28,9 +28,18 @@ the JSON keys, and its family's tag key (OPS, EVENTS, REPORTS) says which messag
       ... one kind per class in STORY below (the tag is the class name). Demos write them to the report pipe;
       the supervisor writes its own and forwards the demos' to procwatch unchanged. Words are made at the edge
       (procwatch.engine.words.sandbox_line), one phrase per kind.
-  process record = {"pid", "start", "role", "stat", "desc", "parent"}
-  demo record    = {"pid", "start", "recipe", "role", "stat", "desc", "parent", "group", "main"}
+  process record = {"pid", "start", "role", "stat", "says", "fields", "parent"}
+  demo record    = {"pid", "start", "recipe", "role", "stat", "says", "fields", "parent", "group", "main"}
   start is always /proc/PID/stat field 22 (clock ticks after boot): with the pid, a process's identity.
+  says + fields: what this one process is, beyond its recipe's description, as a message id and its values,
+  never a sentence: says is "" (the recipe's description says it all) or an id of the catalogue's
+  "sandbox.proc." family; fields is a flat {name: string | integer | float} object, the values its phrase names:
+      {"says": "sandbox.proc.cow_parent", "fields": {"a": 1}}
+  procwatch says it when it shows it, in the language of that moment (procwatch.engine.words.demo_fact).
+  A record is kept whatever these two hold: decoding keeps says only if it is a string of at most MAX_SAYS
+  characters (else ""), and of fields only the entries named by an identifier whose value is such a scalar (at
+  most MAX_FIELDS, strings clipped to MAX_TEXT); an id outside that family or unknown to the catalogue, or fields
+  its phrase cannot take, are said as a neutral phrase.
 
 A line is at most MAX_LINE bytes, newline included: PIPE_BUF, so the report lines several demos write to one pipe
 never interleave. Free text (reasons, errors, a child's output) is clipped to MAX_TEXT characters, so that every message
@@ -45,6 +54,8 @@ from typing import Any, NamedTuple
 
 MAX_LINE = select.PIPE_BUF  # 4096 on Linux: a write of at most this many bytes to a pipe is atomic
 MAX_TEXT = 512  # characters; JSON escapes a character in at most 6 bytes, so 512 of them leave room for the rest
+MAX_SAYS = 100  # characters of a process record's message id
+MAX_FIELDS = 8  # values a process record carries at most
 
 ACTIONS = ("stop", "cont", "kill")  # the `action` of a signal command
 
@@ -63,6 +74,31 @@ def clip(text: str) -> str:
 
 # ---------------------------------------------------------------- records
 
+Scalar = str | int | float  # a value of a record's fields
+
+
+def says_id(value: Any) -> str:
+    """A record's `says` as procwatch keeps it: a string of at most MAX_SAYS characters, else "" (nothing)."""
+    return value if isinstance(value, str) and len(value) <= MAX_SAYS else ""
+
+
+def scalar_fields(value: Any) -> dict[str, Scalar]:
+    """A record's `fields` as procwatch keeps them: at most MAX_FIELDS entries named by an identifier, each a
+    string (clipped to MAX_TEXT), an integer or a float; anything else is left out (not a dict: none)."""
+    if not isinstance(value, dict):
+        return {}
+    kept: dict[str, Scalar] = {}
+    for name, v in value.items():
+        if len(kept) == MAX_FIELDS:
+            break
+        if not (isinstance(name, str) and name.isidentifier()) or isinstance(v, bool):
+            continue
+        if isinstance(v, str):
+            kept[name] = clip(v)
+        elif isinstance(v, (int, float)):
+            kept[name] = v
+    return kept
+
 
 class ProcRecord(NamedTuple):
     """One process of a demo, as the demo reports it."""
@@ -71,7 +107,8 @@ class ProcRecord(NamedTuple):
     start: int | None  # None when it vanished before its start time could be read (the supervisor skips it)
     role: str  # "demo" (a one-process demo), "parent", "child" or "orphan"
     stat: str  # what `ps -o stat=` shows for it
-    desc: str  # which STAT letter/flag it shows and why
+    says: str  # what it is, beyond its recipe's description: a catalogue id ("sandbox.proc.…"), or ""
+    fields: dict[str, Scalar]  # the values that phrase names
     parent: int | None  # its parent pid when the demo got ready
 
 
@@ -84,14 +121,15 @@ class DemoRecord(NamedTuple):
     recipe: str
     role: str
     stat: str
-    desc: str
+    says: str
+    fields: dict[str, Scalar]
     parent: int | None
     group: int
     main: bool
 
     @classmethod
     def of(cls, proc: ProcRecord, start: int, recipe: str, group: int, main: bool) -> DemoRecord:
-        return cls(proc.pid, start, recipe, proc.role, proc.stat, proc.desc, proc.parent, group, main)
+        return cls(proc.pid, start, recipe, proc.role, proc.stat, proc.says, proc.fields, proc.parent, group, main)
 
 
 # ---------------------------------------------------------------- commands: procwatch -> supervisor
@@ -590,6 +628,8 @@ def _build(cls: Any, obj: Any, kind: str) -> Any:
             kwargs[name] = value
         elif name not in cls._field_defaults:
             raise ProtocolError(f"{kind!r} without {name!r}")
+    if cls in (ProcRecord, DemoRecord):  # what a process is: kept whatever the line held, said neutrally if odd
+        kwargs["says"], kwargs["fields"] = says_id(kwargs["says"]), scalar_fields(kwargs["fields"])
     return cls(**kwargs)
 
 

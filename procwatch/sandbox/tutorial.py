@@ -39,18 +39,14 @@ from procwatch.sandbox.recipes import (
     BUSY_SECONDS,
     ESCAPE_LINGER,
     FORKS_RACED,
-    RECIPES,
     WAIT_CHILD_SECONDS,
     ZOMBIES,
 )
 
+COW_CHILD_A = 10000  # what the cow demo's child writes into its copy of `a` (the tutorial's a = 10000)
 COW_KB = 4096  # inherited memory the cow demo's child writes: its pages are copied then
 EXEC_DELAY = 2.0  # the exec demo's second child runs as itself this long before exec (so a sweep sees both names)
 NOBODY = 65534
-
-
-def _desc(ctx: Ctx, extra: str = "") -> str:
-    return RECIPES[ctx.key].description + (f" {extra}" if extra else "")
 
 
 def _await_eof(fd: int, timeout: float = 5.0) -> None:
@@ -89,7 +85,7 @@ def demo_cow(ctx: Ctx) -> None:
         ctx.tell(wire.ForkReturned("child", 0, child, os.getppid()))
         ctx.tell(wire.VariableSeen(child, "a", ctypes.addressof(a), a.value))
         ctx.tell(wire.MemoryShared(child, "before", *_smaps_rollup(child), COW_KB))
-        a.value = 10000
+        a.value = COW_CHILD_A
         ctypes.memset(block, 2, len(block))  # every page written: the kernel copies each one for the child
         ctx.tell(wire.VariableSeen(child, "a", ctypes.addressof(a), a.value))
         ctx.tell(wire.MemoryShared(child, "after", *_smaps_rollup(child), COW_KB))
@@ -99,8 +95,8 @@ def demo_cow(ctx: Ctx) -> None:
     ctx.tell(wire.ForkReturned("parent", pid, me, os.getppid()))
     _await_eof(done_r)
     ctx.tell(wire.VariableSeen(me, "a", ctypes.addressof(a), a.value))
-    ctx.ready(ctx.record("parent", "S", _desc(ctx, f"This is the parent: a is still {a.value} here.")),
-              ctx.record("child", "S", _desc(ctx, "This is the child: a is 10000 here."), pid))
+    ctx.ready(ctx.record("parent", "S", "sandbox.proc.cow_parent", a=a.value),
+              ctx.record("child", "S", "sandbox.proc.cow_child", pid, a=COW_CHILD_A))
     _helper_loop(ctx, pid)
 
 
@@ -170,8 +166,8 @@ def demo_exits(ctx: Ctx) -> None:
         except SystemExit as exc:
             ctx.tell(wire.ExitCaught(child, exc.code if isinstance(exc.code, (int, str)) else None))
         sleep_forever()
-    ctx.ready(ctx.record("parent", "S", _desc(ctx, "This is the parent; it reaped each child with os.waitpid().")),
-              ctx.record("child", "S", _desc(ctx, "This child caught SystemExit and lives on."), pid))
+    ctx.ready(ctx.record("parent", "S", "sandbox.proc.exits_parent"),
+              ctx.record("child", "S", "sandbox.proc.exits_child", pid))
     _helper_loop(ctx, pid)
 
 
@@ -188,9 +184,8 @@ def demo_wait(ctx: Ctx) -> None:
         ctx.tell(wire.ExitCalled(child, "os._exit", 2))
         os._exit(2)
     ctx.tell(wire.ForkReturned("parent", pid, me, os.getppid()))
-    ctx.ready(ctx.record("parent", "S", _desc(ctx, "This is the parent, asleep in os.wait() (wait channel "
-                                                   "do_wait).")),
-              ctx.record("child", "S", _desc(ctx, "This is the child; when it exits, its parent wakes."), pid))
+    ctx.ready(ctx.record("parent", "S", "sandbox.proc.wait_parent"),
+              ctx.record("child", "S", "sandbox.proc.wait_child", pid))
     ctx.tell(wire.WaitCalled(me))
     got, status = os.wait()
     ctx.tell(wire.WaitReturned(me, got, status, "os.wait"))
@@ -237,9 +232,9 @@ def demo_zombies(ctx: Ctx) -> None:
         pid_max = -1
     ctx.tell(wire.ZombieCost(me, len(kids), len(procfs.pids()), pid_max, _user_processes(os.getuid()),
                              _nproc_limit()))
-    zombies = [ctx.record("child", "Z", f"zombie child {n} of {me}: exited with os._exit({n}), not reaped", pid)
+    zombies = [ctx.record("child", "Z", "sandbox.proc.zombies_child", pid, n=n, parent=me)
                for n, pid in enumerate(kids)]
-    ctx.ready(ctx.record("parent", "S", _desc(ctx, f"This is the parent of {len(kids)} zombies.")), *zombies)
+    ctx.ready(ctx.record("parent", "S", "sandbox.proc.zombies_parent", zombies=len(kids)), *zombies)
 
     def reap_all() -> None:
         ctx.tell(wire.WaitCalled(me))
@@ -333,9 +328,8 @@ def demo_nozombie(ctx: Ctx) -> None:
     ready, _, _ = select.select([info_r], [], [], 3)
     grandchild = int.from_bytes(os.read(info_r, 8), "little") if ready else 0
     _await_eof(info_r)
-    parent = ctx.record("parent", "S", _desc(ctx, "This is the parent: no zombie child is left."))
-    orphan = ctx.record("orphan", "S", _desc(ctx, f"This is the double fork's grandchild; its parent {got} "
-                                                  f"exited at once, the subreaper adopted it."), grandchild)
+    parent = ctx.record("parent", "S", "sandbox.proc.nozombie_parent")
+    orphan = ctx.record("orphan", "S", "sandbox.proc.nozombie_grandchild", grandchild, middle=got)
     ctx.ready(parent, *([orphan] if grandchild else []))
     sleep_forever()
 
@@ -360,7 +354,7 @@ def demo_first(ctx: Ctx) -> None:
         os.waitpid(pid, 0)
         if len(data) == 8:
             ctx.tell(wire.RanFirst(me, pid, n, stamp, int.from_bytes(data, "little")))
-    ctx.ready(ctx.record("parent", "S", _desc(ctx, "This is the parent; its children are gone.")))
+    ctx.ready(ctx.record("parent", "S", "sandbox.proc.race_parent"))
     sleep_forever()
 
 
@@ -391,7 +385,7 @@ def demo_forkfail(ctx: Ctx) -> None:
         os.waitpid(pid, 0)
         ctx.refuse("fork() did not fail under RLIMIT_NPROC 1 (this process has CAP_SYS_RESOURCE or "
                    "CAP_SYS_ADMIN)")
-    ctx.ready(ctx.record("demo", "S", _desc(ctx, f"Its fork() failed; it runs as uid {uid}.")))
+    ctx.ready(ctx.record("demo", "S", "sandbox.proc.forkfail", uid=uid))
     sleep_forever()
 
 
@@ -428,10 +422,10 @@ def demo_exec(ctx: Ctx) -> None:
 
     first = run_sleep("demo-exec-1", 0)
     second = run_sleep("demo-exec", EXEC_DELAY)
-    ctx.ready(ctx.record("parent", "S", _desc(ctx, "This is the parent of both runs.")),
-              ctx.record("child", "S", _desc(ctx, "Run 1 of the program sleep."), first),
-              ctx.record("exec", "S", _desc(ctx, f"Run 2: it runs as demo-exec for {EXEC_DELAY:g} s, then execs "
-                                                 f"sleep: same pid, new name."), second))
+    ctx.ready(ctx.record("parent", "S", "sandbox.proc.exec_parent"),
+              ctx.record("child", "S", "sandbox.proc.exec_run1", first, program="sleep"),
+              ctx.record("exec", "S", "sandbox.proc.exec_run2", second, name="demo-exec", seconds=EXEC_DELAY,
+                         program="sleep"))
     _reap_until_none(ctx)
 
 
@@ -493,9 +487,9 @@ def demo_cores(ctx: Ctx) -> None:
         new = [busy() for _ in range(cpus)]
         kids += new
         ctx.tell(wire.Busy(me, len(kids), cpus))
-        records = [ctx.record("child", "R", _desc(ctx, f"A busy child (phase {phase})."), pid) for pid in new]
+        records = [ctx.record("child", "R", "sandbox.proc.busy_child", pid, phase=phase) for pid in new]
         if phase == 1:
-            ctx.ready(ctx.record("parent", "S", _desc(ctx, "This is the parent of the busy children.")), *records)
+            ctx.ready(ctx.record("parent", "S", "sandbox.proc.busy_parent"), *records)
         else:
             ctx.send(wire.Ready(ctx.group, me, records))
         before = {pid: _schedstat(pid) for pid in kids}
@@ -529,8 +523,7 @@ def demo_init_orphan(ctx: Ctx) -> None:
     if pid == 0:
         os.close(said_r)
         await_adoption(ctx, me, said_w, 5 + ESCAPE_LINGER)
-        ctx.ready(ctx.record("orphan", "S", _desc(ctx, f"Its first parent was {me}; now init or a subreaper "
-                                                       f"above procwatch is its parent.")))
+        ctx.ready(ctx.record("orphan", "S", "sandbox.proc.init_orphan", parent=me))
         # No death signal can help here (its parent is init): it ends when the supervisor goes (the lifeline
         # pipe, whose only writer is the supervisor, reads end-of-file), by its alarm, or by the supervisor's kill.
         select.select([ctx.lifeline], [], [], ctx.ttl())

@@ -16,13 +16,25 @@ from textual.widgets.option_list import Option
 from procwatch.engine.catalog import t, t_or
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import format_stat
-from procwatch.engine.words import role_word, snippet_legend
+from procwatch.engine.words import demo_fact, role_word, snippet_legend
 from procwatch.sandbox import RECIPES, Demo, Recipe
 from procwatch.ui.keys import SANDBOX_KEYS, bindings, sandbox_hint
 
 
 def recipe_name(recipe: Recipe) -> str:
     return t_or(f"recipe.{recipe.key}.name", recipe.name)
+
+
+def recipe_description(recipe: Recipe) -> str:
+    return t_or(f"recipe.{recipe.key}.description", recipe.description)
+
+
+def demo_description(demo: Demo) -> str:
+    """What one demo process is, in the current language: its own fact (the record's says + fields), then its
+    recipe's description."""
+    about = recipe_description(RECIPES[demo.recipe])
+    fact = demo_fact(demo.says, demo.fields)
+    return t("sandbox.demo_about", fact=fact, description=about) if fact else about
 
 
 class SandboxPanel(Vertical):
@@ -71,6 +83,7 @@ class SandboxPanel(Vertical):
         super().__init__(id=id)
         self.demo_rows: list[Demo] = []
         self.narration: deque[str] = deque(maxlen=500)
+        self.about: Recipe | Demo | None = None  # what the title describes (None: the panel's own title)
 
     def compose(self) -> ComposeResult:
         yield Label(t("sandbox.title"), classes="title", id="sandbox-title")
@@ -91,8 +104,9 @@ class SandboxPanel(Vertical):
             log.write(Text(line))
 
     def relabel(self) -> None:
-        """The panel's own words in the current language (after a switch); the narration stays as it was said."""
-        self.query_one("#sandbox-title", Label).update(t("sandbox.title"))
+        """The panel's own words in the current language (after a switch), the title's description with them;
+        the narration stays as it was said."""
+        self.show_title()
         self.query_one(".hint", Label).update(sandbox_hint(getattr(self.app, "keymap", None)))
         recipes = self.query_one("#recipes", OptionList)
         highlighted = recipes.highlighted
@@ -112,18 +126,29 @@ class SandboxPanel(Vertical):
         recipe = RECIPES.get(event.option.id or "")
         if recipe is None:
             return
-        self.query_one("#sandbox-title", Label).update(Text(t_or(f"recipe.{recipe.key}.description",
-                                                                 recipe.description)))
+        self.show_title(recipe)
         self.show_snippet(recipe)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         demo = self.selected_demo
         if demo is not None:
-            self.query_one("#sandbox-title", Label).update(
-                Text(t("sandbox.demo_title", pid=demo.pid, role=role_word(demo.role),
-                       # the demo's own (English) words for its role; translated: its recipe's description
-                       description=t_or(f"recipe.{demo.recipe}.description", demo.description))))
+            self.show_title(demo)
             self.show_snippet(RECIPES[demo.recipe], demo.role)
+
+    def show_title(self, about: Recipe | Demo | None = None) -> None:
+        """The title describes a recipe, or one demo process (its own fact, then its recipe's description), in
+        the current language; without an argument, what it described before, said again (after a switch)."""
+        if about is not None:
+            self.about = about
+        about = self.about
+        if isinstance(about, Demo):
+            text = t("sandbox.demo_title", pid=about.pid, role=role_word(about.role),
+                     description=demo_description(about))
+        elif isinstance(about, Recipe):
+            text = recipe_description(about)
+        else:
+            text = t("sandbox.title")
+        self.query_one("#sandbox-title", Label).update(Text(text))
 
     def show_snippet(self, recipe: Recipe, role: str | None = None) -> None:
         """The tutorial-style code the demo acts out; a gutter marks which lines each role runs, and a selected
