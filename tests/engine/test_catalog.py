@@ -46,6 +46,63 @@ def test_every_message_id_the_code_asks_for_exists():
     assert sorted(asked - set(en.MESSAGES)) == []
 
 
+def demo_records() -> list[tuple[str, int, str, set[str]]]:
+    """Every process record a demo makes (Ctx.record(role, stat, says, [pid], **fields), or a ProcRecord made
+    whole): (file, line, the message id it says, the names of the fields it gives)."""
+    found = []
+    for path in sorted((SOURCE / "sandbox").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name == "record" and len(node.args) >= 2:  # a demo's Ctx.record
+                says = node.args[2] if len(node.args) > 2 else ast.Constant("")
+                given = {keyword.arg for keyword in node.keywords if keyword.arg}
+            elif name == "ProcRecord" and isinstance(node.args[4], ast.Constant):  # (not Ctx.record's own)
+                says, given = node.args[4], set()
+                assert isinstance(node.args[5], ast.Dict) and not node.args[5].keys, "fields: name them in a call"
+            else:
+                continue
+            assert isinstance(says, ast.Constant) and isinstance(says.value, str), f"{path.name}:{node.lineno}"
+            found.append((path.name, node.lineno, says.value, given))
+    return found
+
+
+def test_every_demo_process_says_a_known_phrase_with_the_fields_it_names():
+    """A demo sends what each of its processes is as a message id and its values (the UI says it in the language
+    of the moment): each id is in both catalogues, and the values given are exactly the fields its English
+    phrase names (the Chinese one names no other)."""
+    from procwatch.engine.words import DEMO_FACTS
+
+    records = demo_records()
+    assert len(records) >= 20, "the scan found too few records: the pattern is broken"
+    said = set()
+    for where, line, says, given in records:
+        if not says:  # nothing beyond the recipe's description
+            assert not given, (where, line)
+            continue
+        assert says.startswith(DEMO_FACTS) and says in en.MESSAGES and says in zh.MESSAGES, (where, line, says)
+        assert given == fields(en.MESSAGES[says]), (where, line, says)
+        said.add(says)
+    # and every demo phrase of the catalogue is said by some demo (the neutral one: by the UI, for an odd record)
+    assert sorted({m for m in en.MESSAGES if m.startswith(DEMO_FACTS)} - said) == ["sandbox.proc.unknown"]
+
+
+@pytest.mark.parametrize("lang", list(catalog.LANGUAGES))
+def test_a_demo_process_is_said_neutrally_when_its_record_is_odd(lang):
+    from procwatch.engine.words import demo_fact
+
+    with catalog.using(lang):
+        neutral = catalog.t("sandbox.proc.unknown")
+        assert demo_fact("sandbox.proc.cow_parent", {"a": 1}) == catalog.t("sandbox.proc.cow_parent", a=1)
+        assert demo_fact("", {"a": 1}) == ""  # nothing of its own: the recipe's description says it all
+        for says, values in [("sandbox.proc.no_such_phrase", {}), ("sandbox.title", {}),  # not a demo phrase
+                             ("sandbox.proc.cow_parent", {}),  # a field missing
+                             ("sandbox.proc.exec_run2", {"name": "x", "seconds": "two", "program": "y"}),  # :g
+                             ("sandbox.proc.cow_parent", {"a": 1, "message_id": "x"})]:  # t()'s own argument
+            assert demo_fact(says, values) == neutral, (says, values)
+
+
 @pytest.mark.parametrize("lang", list(catalog.LANGUAGES))
 def test_every_column_says_what_it_shows(lang):
     """A column's help (the palette's line under "Show column …") is the catalogue's `column.<key>.help`."""

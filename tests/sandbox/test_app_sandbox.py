@@ -8,7 +8,7 @@ import subprocess
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
 from support.procs import own_children, read_stat
-from support.tui import applied, row_text, shown_pids, table, wait_for
+from support.tui import applied, plain_text, row_text, shown_pids, table, wait_for
 
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
@@ -125,6 +125,18 @@ async def test_a_lesson_shows_its_snippet_and_the_program_a_demo_execs():
             assert " sleep " in row_text(app, first.pid)  # the same program, another pid
             assert "(sandbox)" in row_text(app, first.parent_pid)  # their parent keeps its label
             assert any(f"same pid {second.pid}, new program sleep" in line for line in panel.narration)
+            # the title says what the highlighted process is, in the language of the moment: a switch re-says it
+            panel.query_one("#demos").move_cursor(row=panel.demo_rows.index(second))
+            await pilot.pause()
+            title = panel.query_one("#sandbox-title")
+            assert plain_text(title.content, width=2000).startswith(
+                f"{second.pid} exec: Run 2: it runs as demo-exec for 2 s, then execs sleep: same pid, new name. "
+                "A program is a file")
+            await pilot.press("L")
+            await pilot.pause()
+            assert plain_text(title.content, width=2000).startswith(
+                f"{second.pid} exec: 第 2 次运行: 它先以 demo-exec 运行 2 秒, 然后 exec sleep: PID 不变, 换成新的名字。"
+                "程序是一个文件")
     finally:
         if app.sandbox is not None:
             app.sandbox.close()

@@ -9,6 +9,7 @@ Every identity the sandbox reports is tracked and must be gone at the end (kille
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -22,8 +23,8 @@ from support.polling import poll
 from support.procs import alive, ppid_of, running, signalled, state_of
 from support.ps import ps_field, ps_stat
 
-from procwatch.engine import procfs
-from procwatch.engine.words import SANDBOX_PHRASES, sandbox_line
+from procwatch.engine import catalog, procfs
+from procwatch.engine.words import SANDBOX_PHRASES, demo_fact, sandbox_line
 from procwatch.sandbox import RECIPES, Sandbox, SandboxEvent
 from procwatch.sandbox import protocol as wire
 from procwatch.sandbox.recipes import BUSY_CPUS, LESSON_KEYS, ZOMBIES
@@ -270,6 +271,12 @@ def test_lesson(lessons, key):
         if demo.role in row.wchan:
             assert lesson.wchans[demo.pid] == row.wchan[demo.role]
         assert demo.parent_pid != os.getpid()  # never a child of procwatch
+        said = {}  # what each lesson process is: its own phrase of the catalogue, with its values, in each language
+        for lang in catalog.LANGUAGES:
+            with catalog.using(lang):
+                said[lang] = demo_fact(demo.says, demo.fields)
+                assert said[lang] and said[lang] != catalog.t("sandbox.proc.unknown"), (demo, lang)
+        assert said["en"] != said["zh"] and re.search("[\u4e00-\u9fff]", said["zh"]), said
     if key == "zombies":
         assert len(lesson.role("child")) == ZOMBIES
 

@@ -5,7 +5,9 @@ Every process a test starts is tracked by identity (pid, start time) and killed 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,9 +19,10 @@ from support.polling import poll
 from support.procs import alive, ppid_of, signalled
 from support.ps import ps_stat
 
-from procwatch.engine import procfs
-from procwatch.engine.words import sandbox_line
-from procwatch.sandbox import RECIPES, Sandbox, SandboxEvent, SandboxRefused
+from procwatch.engine import catalog, procfs
+from procwatch.engine.words import demo_fact, sandbox_line
+from procwatch.sandbox import RECIPES, Demo, Sandbox, SandboxEvent, SandboxRefused
+from procwatch.sandbox import protocol as wire
 from procwatch.sandbox.recipes import LESSON_KEYS
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux only")
@@ -86,6 +89,21 @@ def _group(sb: Sandbox, demo) -> list:
     return [d for d in sb.demos() if d.group == demo.group]
 
 
+def said_in_both(demo: Demo) -> dict[str, str]:
+    """What the sandbox panel says of one demo process in each language (its own fact, from the record's id and
+    values, then its recipe's description): a phrase of the catalogue, never the neutral one, and Chinese in
+    Chinese."""
+    from procwatch.ui.widgets.sandbox_panel import demo_description  # (the panel's words: no Textual needed)
+
+    said = {}
+    for lang in catalog.LANGUAGES:
+        with catalog.using(lang):
+            assert demo_fact(demo.says, demo.fields) != catalog.t("sandbox.proc.unknown"), demo
+            said[lang] = demo_description(demo)
+    assert said["en"] != said["zh"] and re.search("[\u4e00-\u9fff]", said["zh"]), said
+    return said
+
+
 def test_plain_monitoring_starts_no_process():
     before = set(procfs.descendants(os.getpid()))
     sb = Sandbox(on_event=Log())
@@ -106,6 +124,7 @@ def test_recipe_shows_its_stat(shared, key):
     group = _group(sb, demo)
     for d in group:
         SEEN.add(d.identity)
+        said_in_both(d)
     assert demo.stat_shown == RECIPES[key].stat_shown
     assert wait_for(lambda: ps_stat(demo.pid) == demo.stat_shown), (key, ps_stat(demo.pid), demo.stat_shown)
     assert demo.current_stat() == demo.stat_shown
@@ -285,3 +304,47 @@ def test_no_textual_import():
     code = ("import sys, procwatch.sandbox, procwatch.sandbox.supervisor, procwatch.sandbox.demos;"
             "assert not [m for m in sys.modules if m.startswith('textual')], 'textual imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def test_a_process_record_crosses_the_pipe_as_an_id_and_its_values():
+    """What a demo process is goes over the pipes as a message id and JSON scalars, and is said in the language
+    of the moment where it is shown."""
+    rec = wire.ProcRecord(41, 7, "exec", "S", "sandbox.proc.exec_run2",
+                          {"name": "demo-exec", "seconds": 2.0, "program": "sleep"}, 40)
+    line = wire.encode(wire.Ready(1, 41, [rec]))  # a demo -> the supervisor
+    assert json.loads(line)["procs"][0] == {"pid": 41, "start": 7, "role": "exec", "stat": "S",
+                                            "says": "sandbox.proc.exec_run2", "parent": 40,
+                                            "fields": {"name": "demo-exec", "seconds": 2.0, "program": "sleep"}}
+    assert wire.decode_report(line) == wire.Ready(1, 41, [rec])
+    added = wire.Added(wire.DemoRecord.of(rec, 7, "exec", 1, False))  # the supervisor -> procwatch
+    assert wire.decode(wire.encode(added)) == added
+    demo = Demo._from_record(added.demo)
+    assert demo_fact(demo.says, demo.fields) == "Run 2: it runs as demo-exec for 2 s, then execs sleep: same pid, new name."
+    with catalog.using("zh"):
+        assert demo_fact(demo.says, demo.fields).startswith("第 2 次运行: 它先以 demo-exec 运行 2 秒")
+    assert said_in_both(demo)["en"].startswith("Run 2: ")
+
+
+def test_an_odd_process_record_is_kept_and_said_neutrally():
+    """The supervisor is our child, but its pipe is read with care: a record whose id or values are odd is kept
+    (its process stays listed), its values reduced to what a phrase can take, and it is said neutrally."""
+    base = {"pid": 41, "start": 7, "recipe": "S", "role": "demo", "stat": "S", "parent": 40, "group": 1, "main": True}
+    odd_ids = [5, None, ["sandbox.proc.cow_parent"], "sandbox.title", "sandbox.proc.no_such_phrase", "x" * 500]
+    for says in odd_ids:
+        msg = wire.decode(json.dumps({"event": "added", "demo": {**base, "says": says, "fields": {}}}))
+        demo = Demo._from_record(msg.demo)
+        assert demo.says == (says if isinstance(says, str) and len(says) <= wire.MAX_SAYS else "")
+        for lang in catalog.LANGUAGES:
+            with catalog.using(lang):
+                assert demo_fact(demo.says, demo.fields) in ("", catalog.t("sandbox.proc.unknown")), says
+    fields = {"a": [1], "b": {"c": 1}, "t": True, "no good": 1, "n": None, "s": "y" * 2000, "f": 1.5, "i": 3}
+    for given, kept in [(fields, {"s": "y" * (wire.MAX_TEXT - 1) + "…", "f": 1.5, "i": 3}), ("a=1", {}),
+                        ([1, 2], {}), ({f"k{i}": i for i in range(20)}, {f"k{i}": i for i in range(wire.MAX_FIELDS)})]:
+        msg = wire.decode(json.dumps({"event": "added", "demo": {**base, "says": "sandbox.proc.cow_parent",
+                                                                 "fields": given}}))
+        assert msg.demo.fields == kept
+        with catalog.using("zh"):
+            assert demo_fact(msg.demo.says, msg.demo.fields) == catalog.t("sandbox.proc.unknown")  # no `a`
+    assert demo_fact("sandbox.proc.cow_parent", {"a": 1}) == "This is the parent: a is still 1 here."
+    with pytest.raises(wire.ProtocolError, match="without 'fields'"):  # a record lacking a key: as any message
+        wire.decode(json.dumps({"event": "added", "demo": {**base, "says": ""}}))

@@ -49,6 +49,20 @@ async def test_z_then_w_at_80x24_shows_the_zombie_its_narration_and_the_reap(lan
             assert log.scroll_y == log.max_scroll_y  # the newest narration line is the one shown
             assert any("os._exit(3)" in line for line in panel.narration)
             assert panel.selected_demo is not None and panel.selected_demo.group == zombie.group
+            # the demo list's title says what the highlighted process is, in the learner's language: the parent's
+            # own fact (sent by the demo as a message id and its values), then the recipe's description
+            parent = next(d for d in panel.demo_rows if d.group == zombie.group and d.role == "parent")
+            demos = panel.query_one("#demos")
+            demos.move_cursor(row=panel.demo_rows.index(parent))
+            await pilot.pause()
+            title = plain_text(panel.query_one("#sandbox-title").content, width=2000)
+            if lang == "en":
+                assert f"{parent.pid} parent: The parent of zombie {zombie.pid}: it sleeps and never" in title
+            else:
+                assert f"{parent.pid} 父进程: 僵尸进程 {zombie.pid} 的父进程: 它在睡眠" in title
+                assert "子进程调用了 os._exit(3)" in title and "parent" not in title  # the recipe's, in Chinese too
+            demos.move_cursor(row=panel.demo_rows.index(zombie))
+            await pilot.pause()
 
             await pilot.press("w")  # from the tree: the demo keys work while the panel is open
             await wait_for(pilot, lambda: zombie.pid not in shown_pids(app), what="the reap")
