@@ -18,7 +18,6 @@ import collections
 import contextlib
 import functools
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -30,6 +29,7 @@ from pathlib import Path
 from procwatch.engine import ps_text, wire, words
 from procwatch.engine.catalog import t
 from procwatch.engine.escape import printable
+from procwatch.engine.hosts import HostSpec, SshOptions
 from procwatch.engine.model import Identity, ProcInfo, Snapshot
 from procwatch.engine.procfs import SignalRefused
 
@@ -41,44 +41,7 @@ FLOOD_SECONDS = 2.0
 STDERR_TAIL = 4096
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 
-_HOST_RE = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:@\s\[\]]+))"
-                      r"(?::(?P<port>\d{1,5}))?$")
-
-
-@dataclass(frozen=True)
-class HostSpec:
-    """[user@]HOST[:PORT] as given on the command line; `label` is what the user typed (shown, and in JSON)."""
-
-    host: str
-    user: str | None = None
-    port: int | None = None
-    label: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> HostSpec:
-        """Raises ValueError with a one-line reason."""
-        match = _HOST_RE.match(text)
-        if not match or not text.isprintable():
-            raise ValueError(f"{text!r} is not [user@]HOST[:PORT]")
-        host = match["v6"] or match["host"]
-        user = match["user"]
-        if host.startswith("-") or (user or "").startswith("-"):
-            raise ValueError(f"{text!r}: a host or user may not start with '-'")
-        port = int(match["port"]) if match["port"] else None
-        if port is not None and not 0 < port < 65536:
-            raise ValueError(f"{text!r}: port {port} is not from 1 to 65535")
-        return cls(host=host, user=user, port=port, label=text)
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    """How ssh is run: `config` is handed over as `-F FILE`; `extra` are more `-o` options (a config key later)."""
-
-    program: str = "ssh"
-    config: str | None = None
-    connect_timeout: float = 10.0
-    batch_mode: bool = True
-    extra: tuple[str, ...] = ()
+__all__ = ["HostSpec", "RemoteCollector", "RemoteError", "SshOptions"]  # HostSpec, SshOptions: engine.hosts
 
 
 @functools.lru_cache(maxsize=4)
@@ -126,7 +89,7 @@ def ssh_argv(host: HostSpec, options: SshOptions, command: str) -> list[str]:
         argv += ["-o", "BatchMode=yes"]
     if options.config:
         argv += ["-F", options.config]
-    for option in options.extra:
+    for option in (*host.ssh_options, *options.extra):  # the host's own first: ssh keeps the first value
         argv += ["-o", option]
     if host.port is not None:
         argv += ["-p", str(host.port)]
