@@ -122,8 +122,8 @@ def choose_hosts(args: argparse.Namespace, chosen: settings.Chosen) -> tuple[lis
         if args.ssh_option and chosen.origins.get("ssh_option") == "flag":
             raise UsageError("--ssh-option goes with --host or --group")
         return [], None
-    if args.check or args.watch:
-        raise UsageError("--host and --group go with the TUI and --once (--check and --watch: next)")
+    if args.check:
+        raise UsageError("--host and --group go with the TUI, --once and --watch (--check: next)")
     if args.procfs != "/proc" or args.lesson or args.web:
         raise UsageError("--host and --group go with the TUI, --once, --watch and --check (--procfs, --lesson and "
                          "--web read this machine)")
@@ -389,8 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return _script_output(lambda: run_check(args, process_filter, args.warning_range, args.critical_range))
     if args.watch:
-        from procwatch.watch import run_watch
+        from procwatch.watch import run_hosts_watch, run_watch
 
+        if hosts:
+            assert ssh_options is not None
+            return _script_output(lambda: run_hosts_watch(args, process_filter, args.interval, hosts, ssh_options))
         return _script_output(lambda: run_watch(args, process_filter, args.interval))
     if args.once:
         from procwatch.report import run_once

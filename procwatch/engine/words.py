@@ -665,3 +665,25 @@ def fleet_host_detail(label: str, state: str, python: str) -> str:
 def master_prompt(label: str) -> str:
     """Before ssh asks on the terminal (a password, a passphrase, a host key), ahead of the TUI."""
     return t("host.master_prompt", label=label)
+
+
+# ---- --watch and --check across hosts
+
+def host_event_line(label: str, event: Event, names: Mapping[int, str]) -> str:
+    """`--watch --host` without --json: the local line with the host after the clock."""
+    return f"{clock(event.at)}  {label}: {event_words(event, names)}"
+
+
+def watch_host_state(label: str, at: float, state: str, mode: str, python: str, reason: str,
+                     retry_in: float | None) -> str:
+    """`--watch --host` without --json: 'web1: connected, python 3.11.2' or 'web1: disconnected: ...; retry in 2s'."""
+    if state == "connected":
+        said = host_state_word(state) + (t("host.python", python=python) if mode == "python" else t("host.ps"))
+    else:
+        said = fleet_state(state, mode, reason, retry_in)
+    return f"{clock(at)}  {label}: {said}"
+
+
+def watch_host_started(label: str, at: float, count: int) -> str:
+    return f"{clock(at)}  {label}: {watch_started(count)}"
+
