@@ -122,8 +122,6 @@ def choose_hosts(args: argparse.Namespace, chosen: settings.Chosen) -> tuple[lis
         if args.ssh_option and chosen.origins.get("ssh_option") == "flag":
             raise UsageError("--ssh-option goes with --host or --group")
         return [], None
-    if args.check:
-        raise UsageError("--host and --group go with the TUI, --once and --watch (--check: next)")
     if args.procfs != "/proc" or args.lesson or args.web:
         raise UsageError("--host and --group go with the TUI, --once, --watch and --check (--procfs, --lesson and "
                          "--web read this machine)")
@@ -385,8 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"procwatch: {error}{hint}", file=sys.stderr)
         return 2
     if args.check:
-        from procwatch.check import run_check
+        from procwatch.check import run_check, run_hosts_check
 
+        if hosts:
+            assert ssh_options is not None
+            return _script_output(lambda: run_hosts_check(args, process_filter, args.warning_range,
+                                                          args.critical_range, hosts, ssh_options))
         return _script_output(lambda: run_check(args, process_filter, args.warning_range, args.critical_range))
     if args.watch:
         from procwatch.watch import run_hosts_watch, run_watch

@@ -1,4 +1,4 @@
-"""`--watch` across hosts, through real OpenSSH servers on loopback (tests/support/sshd.py): two
+"""`--watch` and `--check` across hosts, through real OpenSSH servers on loopback (tests/support/sshd.py): two
 servers are two hosts (both are this machine, so each sees what the test does, and the sums are known). One JSON
 Lines stream merged from both, each line naming its host, through a dropped connection and its reconnection; a
 monitoring check summing over hosts and naming them, UNKNOWN when a host cannot be reached."""
@@ -172,3 +172,78 @@ def test_procwatchs_own_processes_on_the_remote_are_known(sshd_hosts, tmp_path):
         assert len(ps) == 1 and procs[ps[0]].ppid in shells  # the ps of that very sweep, and its shell
         assert set(shells) <= session_processes(without)
 
+
+def me() -> str:
+    with open(f"/proc/{os.getpid()}/comm") as comm:
+        return comm.read().strip()
+
+
+def check(sshd_hosts, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "procwatch", "--check", "--ssh-config", str(sshd_hosts.config),
+                           *args], capture_output=True, text=True, cwd=REPO, timeout=DEADLINE * 4)
+
+
+def test_check_sums_over_hosts_and_names_them(sshd_hosts, children):
+    sshd_hosts.start("remote-a")
+    sshd_hosts.start("remote-b")
+    zombie = children.zombie(3)
+    parent = f"{os.getpid()} ({me()})"
+    local = check(sshd_hosts, "--state", "Z", "--filter", str(zombie.pid), "--warning", "0", "--critical", "5")
+    assert (local.returncode, local.stdout) == (1, f"PROCS WARNING: 1 process with state Z and text "
+                                                   f"'{zombie.pid}'; worst parent {parent} has 1 | procs=1;0;5;0; "
+                                                   "parents=1;;;0;\n")
+    both = check(sshd_hosts, "--state", "Z", "--filter", str(zombie.pid), "--warning", "0", "--critical", "5",
+                 "--host", "remote-a", "--host", "remote-b")
+    assert (both.returncode, both.stdout, both.stderr) == (
+        1, f"PROCS WARNING: 2 processes with state Z and text '{zombie.pid}' on 2 hosts (remote-a 1, remote-b 1); "
+           f"worst parent {parent} on remote-a has 1 | procs=2;0;5;0; parents=2;;;0;\n", "")
+    one = check(sshd_hosts, "--state", "Z", "--filter", str(zombie.pid), "--critical", "0:1", "--host", "remote-b")
+    assert (one.returncode, one.stdout) == (0, f"PROCS OK: 1 process with state Z and text '{zombie.pid}' on 1 "
+                                               f"host; worst parent {parent} on remote-b has 1 | procs=1;;0:1;0; "
+                                               "parents=1;;;0;\n")
+
+
+LEAKER = """
+import ctypes, os, sys
+for _ in range(2):
+    if os.fork() == 0:
+        ctypes.CDLL(None).prctl(15, ctypes.c_char_p(sys.argv[1].encode()), 0, 0, 0)
+        os._exit(3)
+print('ready', flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_check_per_parent_names_the_worst_parent_with_its_host(sshd_hosts, children):
+    sshd_hosts.start("remote-a")
+    sshd_hosts.start("remote-b")
+    name = "pwl-" + uuid.uuid4().hex[:8]
+    leaker = children.python(LEAKER, name, stdin=subprocess.PIPE)
+    wait_until(lambda: [state_of(pid) for pid in procfs.children_map().get(leaker.pid, ())] == ["Z", "Z"],
+               what="two unreaped children")
+    result = check(sshd_hosts, "--state", "Z", "--filter", name, "--per-parent", "--warning", "1", "--critical",
+                   "5", "--host", "remote-a", "--host", "remote-b")
+    assert result.returncode == 1, result
+    assert result.stdout.startswith(f"PROCS WARNING: 4 processes with state Z and text '{name}' on 2 hosts "
+                                    f"(remote-a 2, remote-b 2); worst parent {leaker.pid} (")
+    assert result.stdout.endswith(") on remote-a has 2 | procs=4;;;0; worst_parent=2;1;5;0; parents=2;;;0;\n")
+
+
+def test_check_a_host_that_cannot_be_reached_is_unknown_and_named(sshd_hosts, children):
+    """UNKNOWN, as check_by_ssh says when ssh fails; a WARNING or CRITICAL already found on the others stays."""
+    sshd_hosts.start("remote-a")
+    zombie = children.zombie(3)
+    closed = f"127.0.0.1:{_free_port()}"
+    unknown = check(sshd_hosts, "--state", "Z", "--filter", str(zombie.pid), "--host", "remote-a", "--host", closed)
+    assert (unknown.returncode, unknown.stdout) == (
+        3, f"PROCS UNKNOWN: 1 process with state Z and text '{zombie.pid}' on 1 host (remote-a 1); worst parent "
+           f"{os.getpid()} ({me()}) on remote-a has 1; cannot reach "
+           f"{closed} (connection refused: no ssh server listens on that port) | procs=1;;;0; parents=1;;;0; "
+           "unreachable=1;;;0;\n")
+    warning = check(sshd_hosts, "--state", "Z", "--filter", str(zombie.pid), "--warning", "0", "--host", "remote-a",
+                    "--host", closed)
+    assert warning.returncode == 1 and warning.stdout.startswith("PROCS WARNING: 1 process")
+    assert f"; cannot reach {closed} (connection refused" in warning.stdout
+    nobody = check(sshd_hosts, "--state", "Z", "--host", closed)
+    assert (nobody.returncode, nobody.stdout) == (
+        3, f"PROCS UNKNOWN: cannot reach {closed} (connection refused: no ssh server listens on that port)\n")
