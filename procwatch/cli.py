@@ -83,15 +83,15 @@ def parse_connect_timeout(value: str) -> float:
 def add_host_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", metavar="[USER@]HOST[:PORT]", action="append", default=[], type=parse_host,
                         help="watch this machine over ssh (repeatable; nothing is installed there)")
-    parser.add_argument("--group", metavar="NAME[,NAME]", action="append", default=[], type=parse_groups,
+    parser.add_argument("--group", metavar="GROUP[,GROUP]", action="append", default=[], type=parse_groups,
                         help="watch the hosts of these groups of the config file's [[hosts]] list (repeatable; "
                         "all: every host listed)")
     parser.add_argument("--ssh-option", metavar="OPTION", action="append", default=[], type=parse_ssh_option,
                         help="with --host or --group: one more ssh -o option, e.g. ProxyJump=bastion (repeatable)")
     parser.add_argument("--ssh-config", metavar="FILE", type=parse_ssh_config,
-                        help="with --host: ssh configuration file, handed to ssh as -F FILE")
+                        help="with --host or --group: ssh configuration file, handed to ssh as -F FILE")
     parser.add_argument("--connect-timeout", metavar="SECONDS", default=10.0, type=parse_connect_timeout,
-                        help="with --host: seconds ssh may take to connect to a host (default 10)")
+                        help="with --host or --group: seconds ssh may take to connect to a host (default 10)")
 
 
 def choose_hosts(args: argparse.Namespace, chosen: settings.Chosen) -> tuple[list[HostSpec], SshOptions | None]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -95,6 +96,18 @@ def test_print_config_shows_an_example_then_the_hosts_and_reads_back_the_same(tm
     copy = tmp_path / "copy.toml"
     copy.write_text(printed)
     assert settings.tomllib.loads(run("--config", str(copy), "--print-config").stdout) == data
+
+
+def test_the_readme_hosts_example_is_accepted(tmp_path):
+    readme = (pathlib.Path(REPO) / "README.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in readme.split("```toml\n")[1:]]
+    example = next(block for block in blocks if "[[hosts]]" in block)
+    (tmp_path / "config.toml").write_text(example)
+    result = run("--config", str(tmp_path / "config.toml"), "--print-config")
+    assert result.returncode == 0, result.stderr
+    data = settings.tomllib.loads(result.stdout)
+    assert [h["host"] for h in data["hosts"]] == ["web1", "deploy@db1:2222"]
+    assert data["hosts"][1]["ssh-option"] == ["ProxyJump=bastion"]
 
 
 def test_ssh_option_flags_replace_the_files_list_as_every_flag_replaces_its_key():
