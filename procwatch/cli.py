@@ -119,7 +119,7 @@ def choose_hosts(args: argparse.Namespace, chosen: settings.Chosen) -> tuple[lis
         entry = listed.get(spec.label)
         hosts.setdefault(spec.label, entry.spec if entry is not None else spec)
     if not hosts:
-        if args.ssh_option and chosen.origins.get("ssh_option") == "flag":
+        if args.ssh_option and chosen.origins.get("ssh_option") == "flag" and not args.print_config:
             raise UsageError("--ssh-option goes with --host or --group")
         return [], None
     if args.procfs != "/proc" or args.lesson or args.web:

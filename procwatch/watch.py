@@ -139,19 +139,18 @@ def run_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval:
 
 
 def run_hosts_watch(args: argparse.Namespace, process_filter: ProcessFilter, interval: float,
-                    hosts: Sequence[HostSpec], options: SshOptions, out: TextIO | None = None,
-                    until: Callable[[], bool] | None = None) -> int:
+                    hosts: Sequence[HostSpec], options: SshOptions, out: TextIO | None = None) -> int:
     """`--watch --host`: one stream merged from every host, in the order things arrive; each line (JSON object)
     names its host. A host that drops says so in a line (`disconnected`, why, when it is tried again) and is
     reconnected with the fleet view's backoff (1, 2, 5, 10, then every 30 s), then says `connected` again; the
     events of the gap are reported on its first sweep after it. Ends as --watch does (status 0 on SIGINT, SIGTERM,
-    a closed pipe); every ssh connection is closed on the way out. `until`: for tests."""
+    a closed pipe); every ssh connection is closed on the way out."""
     import queue
 
     from procwatch.engine.remote import RemoteCollector
 
     out = out if out is not None else sys.stdout
-    if until is None and threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
     changes: queue.SimpleQueue[tuple[int, HostStatus | None]] = queue.SimpleQueue()
@@ -164,9 +163,9 @@ def run_hosts_watch(args: argparse.Namespace, process_filter: ProcessFilter, int
     try:
         for collector in collectors:
             collector.start()
-        while until is None or not until():
+        while True:
             try:
-                index, status = changes.get(timeout=0.2)
+                index, status = changes.get(timeout=0.5)  # (a timeout: a signal's handler runs between waits)
             except queue.Empty:
                 continue
             collector, label = collectors[index], printable(hosts[index].label)
