@@ -18,7 +18,7 @@ from procwatch.engine.tree import SORT_KEYS, ProcessFilter
 from procwatch.ui.web import served_session  # no Textual: an environment variable
 
 if TYPE_CHECKING:  # imported where --host is used: --once on this machine does not pay for the ssh code
-    from procwatch.engine.remote import HostSpec, SshOptions
+    from procwatch.engine.hosts import HostSpec, SshOptions
 
 SORT_CHOICES = tuple(SORT_KEYS)
 
@@ -38,12 +38,30 @@ def _silence_stdout() -> None:
 
 
 def parse_host(value: str) -> HostSpec:
-    from procwatch.engine.remote import HostSpec
+    from procwatch.engine.hosts import HostSpec
 
     try:
         return HostSpec.parse(value)
     except ValueError as error:
         raise UsageError(f"--host: {error}") from None
+
+
+def parse_ssh_option(value: str) -> str:
+    from procwatch.engine.hosts import check_ssh_option
+
+    try:
+        return check_ssh_option(value)
+    except ValueError as error:
+        raise UsageError(f"--ssh-option: {error}") from None
+
+
+def parse_groups(value: str) -> tuple[str, ...]:
+    from procwatch.engine.hosts import check_group
+
+    try:
+        return tuple(check_group(name.strip()) for name in value.split(","))
+    except ValueError as error:
+        raise UsageError(f"--group: {error}") from None
 
 
 def parse_ssh_config(value: str) -> str:
@@ -65,31 +83,70 @@ def parse_connect_timeout(value: str) -> float:
 def add_host_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", metavar="[USER@]HOST[:PORT]", action="append", default=[], type=parse_host,
                         help="watch this machine over ssh (repeatable; nothing is installed there)")
+    parser.add_argument("--group", metavar="GROUP[,GROUP]", action="append", default=[], type=parse_groups,
+                        help="watch the hosts of these groups of the config file's [[hosts]] list (repeatable; "
+                        "all: every host listed)")
+    parser.add_argument("--ssh-option", metavar="OPTION", action="append", default=[], type=parse_ssh_option,
+                        help="with --host or --group: one more ssh -o option, e.g. ProxyJump=bastion (repeatable)")
     parser.add_argument("--ssh-config", metavar="FILE", type=parse_ssh_config,
-                        help="with --host: ssh configuration file, handed to ssh as -F FILE")
+                        help="with --host or --group: ssh configuration file, handed to ssh as -F FILE")
     parser.add_argument("--connect-timeout", metavar="SECONDS", default=10.0, type=parse_connect_timeout,
-                        help="with --host: seconds ssh may take to connect to a host (default 10)")
+                        help="with --host or --group: seconds ssh may take to connect to a host (default 10)")
 
 
-def parse_host_arguments(args: argparse.Namespace) -> tuple[list[HostSpec], SshOptions | None]:
-    """The hosts to watch (a plain list: a config file can supply it later) and how ssh is run (None: no host)."""
-    hosts = list(args.host)
+def choose_hosts(args: argparse.Namespace, chosen: settings.Chosen) -> tuple[list[HostSpec], SshOptions | None]:
+    """The hosts to watch and how ssh is run (None: no host, this machine).
+
+    The config's [[hosts]] list is a catalogue, not a default: `procwatch` alone watches this machine, and the
+    list is used when `--group NAME` picks from it (`all`: every host) or `--host NAME` names one of its hosts
+    (then with that host's ssh-option). Why not open the list by default: --check, --watch and --once in scripts
+    and monitoring must not turn into network calls because someone added hosts to the file; the sandbox and the
+    lesson are this machine's; and a laptop offline would open on a fleet of disconnected rows. Who wants the fleet
+    by default writes an alias (`alias pwf='procwatch --group all'`)."""
+    wanted_groups = [name for names in args.group for name in names]
+    listed = {entry.spec.label: entry for entry in chosen.hosts}
+    hosts: dict[str, HostSpec] = {}
+    for name in wanted_groups:
+        members = [entry.spec for entry in chosen.hosts if name == "all" or name in entry.groups]
+        if not members:
+            where = chosen.config or settings.config_path()
+            known = sorted({group for entry in chosen.hosts for group in entry.groups} | ({"all"} if chosen.hosts
+                                                                                           else set()))
+            raise UsageError(f"--group: no host of {where} is in group {name!r}" + (
+                f" (groups: {', '.join(known)})" if known else " (it lists no [[hosts]])"))
+        hosts.update((spec.label, spec) for spec in members if spec.label not in hosts)
+    for spec in args.host:  # a host named on the command line, with its ssh-option when the file lists it
+        entry = listed.get(spec.label)
+        hosts.setdefault(spec.label, entry.spec if entry is not None else spec)
     if not hosts:
-        return hosts, None
-    if args.check or args.watch or args.procfs != "/proc" or args.lesson or args.web:
-        raise UsageError("--host goes with the TUI and --once (--check, --watch, --procfs, --lesson and --web read "
-                         "this machine)")
-    from procwatch.engine.remote import SshOptions
+        if args.ssh_option and chosen.origins.get("ssh_option") == "flag" and not args.print_config:
+            raise UsageError("--ssh-option goes with --host or --group")
+        return [], None
+    if args.procfs != "/proc" or args.lesson or args.web:
+        raise UsageError("--host and --group go with the TUI, --once, --watch and --check (--procfs, --lesson and "
+                         "--web read this machine)")
+    from procwatch.engine.hosts import SshOptions
 
-    return hosts, SshOptions(config=args.ssh_config, connect_timeout=args.connect_timeout)
+    return list(hosts.values()), SshOptions(config=args.ssh_config, connect_timeout=args.connect_timeout,
+                                            extra=tuple(args.ssh_option))
 
 
 def parse_users(value: str) -> frozenset[str]:
+    """The names (or uids) as given: whether they exist is for the machine watched to say (local_users)."""
     users = set()
     for name in value.split(","):
         name = name.strip()
         if not name:
             raise UsageError(f"--user: empty user name in {value!r}")
+        users.add(name)
+    return frozenset(users)
+
+
+def local_users(users: frozenset[str], origin: str | None) -> frozenset[str]:
+    """--user on this machine: every name must exist here; a uid becomes its name (processes show names). Not
+    with --host: a remote has its own users (names are matched there, and a uid matches the remote's uid)."""
+    local = set()
+    for name in sorted(users):
         if name.isdigit():
             try:
                 name = pwd.getpwuid(int(name)).pw_name
@@ -99,9 +156,11 @@ def parse_users(value: str) -> frozenset[str]:
             try:
                 pwd.getpwnam(name)
             except KeyError:
+                if origin not in (None, "flag"):  # from the config file: named as its other errors are
+                    raise settings.SettingsError(f"{origin}: user: unknown user {name!r}") from None
                 raise UsageError(f"--user: unknown user {name!r}") from None
-        users.add(name)
-    return frozenset(users)
+        local.add(name)
+    return frozenset(local)
 
 
 def parse_states(value: str) -> frozenset[str]:
@@ -306,6 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = settings.resolve(parser, argv, args, remember=remember)
         args = chosen.args
         parse_ranges(args)  # again, on the namespace the settings made
+        hosts, ssh_options = choose_hosts(args, chosen)
+        if args.user and not hosts:
+            args.user = local_users(args.user, chosen.origins.get("user"))
         if args.print_config:
             sys.stdout.write(settings.render(parser, chosen))
             return 0
@@ -313,7 +375,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         process_filter = ProcessFilter(users=args.user or frozenset(), states=args.state or frozenset(),
                                        text=args.filter or "", units=args.unit or frozenset(),
                                        cgroup=args.cgroup or "")
-        hosts, ssh_options = parse_host_arguments(args)
     except (UsageError, settings.SettingsError) as error:
         if "--check" in argv:  # a monitoring system reads stdout, and 2 would mean CRITICAL: UNKNOWN is 3
             print(f"PROCS UNKNOWN: {error}")
@@ -322,12 +383,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"procwatch: {error}{hint}", file=sys.stderr)
         return 2
     if args.check:
-        from procwatch.check import run_check
+        from procwatch.check import run_check, run_hosts_check
 
+        if hosts:
+            assert ssh_options is not None
+            return _script_output(lambda: run_hosts_check(args, process_filter, args.warning_range,
+                                                          args.critical_range, hosts, ssh_options))
         return _script_output(lambda: run_check(args, process_filter, args.warning_range, args.critical_range))
     if args.watch:
-        from procwatch.watch import run_watch
+        from procwatch.watch import run_hosts_watch, run_watch
 
+        if hosts:
+            assert ssh_options is not None
+            return _script_output(lambda: run_hosts_watch(args, process_filter, args.interval, hosts, ssh_options))
         return _script_output(lambda: run_watch(args, process_filter, args.interval))
     if args.once:
         from procwatch.report import run_once

@@ -12,23 +12,26 @@ from typing import TextIO
 
 from procwatch.engine import words
 from procwatch.engine.escape import printable
+from procwatch.engine.hosts import HostSpec, SshOptions
 from procwatch.engine.lineage import Lineage
 from procwatch.engine.model import Snapshot
-from procwatch.engine.remote import HostSpec, RemoteCollector, RemoteError, SshOptions
+from procwatch.engine.remote import RemoteCollector, RemoteError
 from procwatch.engine.tree import ProcessFilter, build_rows
 from procwatch.report import row_json, run_once
 
 
-def collect(hosts: Sequence[HostSpec], options: SshOptions) -> list[tuple[HostSpec, Snapshot | str]]:
-    """One snapshot per host, or why there is none. Connections run in parallel; every one is closed."""
+def collect(hosts: Sequence[HostSpec], options: SshOptions) -> list[tuple[HostSpec, Snapshot | str, frozenset[int]]]:
+    """One snapshot per host, or why there is none, with procwatch's own pids there (the agent and its shell).
+    Connections run in parallel; every one is closed."""
     collectors = [RemoteCollector(host, options=options).start() for host in hosts]
-    results: list[tuple[HostSpec, Snapshot | str]] = []
+    results: list[tuple[HostSpec, Snapshot | str, frozenset[int]]] = []
     try:
         for collector in collectors:
             try:
-                results.append((collector.host, collector.sweep()))
+                snapshot = collector.sweep()
+                results.append((collector.host, snapshot, collector.own_pids(snapshot.procs)))
             except RemoteError as error:
-                results.append((collector.host, str(error)))
+                results.append((collector.host, str(error), frozenset()))
     finally:
         for collector in collectors:
             collector.close()
@@ -40,7 +43,7 @@ def run_hosts_once(args: argparse.Namespace, process_filter: ProcessFilter, host
     out = out if out is not None else sys.stdout
     status = 0
     objects: list[dict[str, object]] = []
-    for host, result in collect(hosts, options):
+    for host, result, _own in collect(hosts, options):
         label = printable(host.label)
         if isinstance(result, str):
             print(f"procwatch: {words.host_failed(label, result)}", file=sys.stderr)

@@ -8,6 +8,10 @@ the same `type=` function as the flag, so it is refused for the same reasons, wi
 
 Precedence: command-line flags > config file > remembered state (TUI only) > defaults. procwatch never writes the
 config file. No Textual here: `--once` reads the config too.
+
+`[[hosts]]` tables list machines to watch over ssh (`host`, checked by the parser `--host` uses, `group`/`groups`,
+`ssh-option`). The list is a catalogue, not a default: `--group NAME` chooses from it, and `procwatch` alone still
+watches this machine (see procwatch.cli.choose_hosts for why).
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ import re
 import sys
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procwatch.engine.state import StateFile, state_dir
+
+if TYPE_CHECKING:
+    from procwatch.engine.hosts import HostSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,10 +43,12 @@ CONFIG_FILE = "config.toml"
 # Commands, one-off modes and thresholds: flags of one run, not settings (a config file never turns them on).
 NOT_SETTINGS = frozenset({"help", "version", "once", "json", "web", "config", "no_config", "print_config", "print_completion",
                           "print_man", "watch", "check", "snapshots", "warning", "critical", "per_parent", "min_age",
-                          "lesson", "host"})  # host: [[hosts]] in the config later, not a plain key
+                          "lesson", "host", "group"})  # which hosts to watch this time: [[hosts]] lists them
 # Keys the TUI remembers when the user changes them at run time (only those the parser has are used).
 REMEMBERED = ("theme", "sort", "interval", "kernel-threads", "columns", "lang")
 KEYMAP = "keymap"
+HOSTS = "hosts"
+HOST_KEYS = ("host", "group", "groups", "ssh-option")  # the keys of a [[hosts]] table
 
 
 class SettingsError(Exception):
@@ -68,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class Setting:
     key: str  # the TOML key: the long flag without its dashes
     option: str  # the flag, for messages
-    kind: str  # "bool", "number" or "string"
+    kind: str  # "bool", "number", "string" or "list" (a repeatable flag: a string or an array of strings)
     action: argparse.Action
 
     @property
@@ -81,6 +90,11 @@ class Setting:
             if not isinstance(value, bool):
                 raise ValueError(f"expected true or false, got {_describe(value)}")
             return value
+        if self.kind == "list":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                raise ValueError(f"expected a string or an array of strings, got {_describe(value)}")
+            return [self._one(item) for item in items]
         if self.kind == "number":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"expected a number, got {_describe(value)}")
@@ -91,6 +105,9 @@ class Setting:
             text = ",".join(value)  # user = ["root", "www-data"] is --user root,www-data
         else:
             raise ValueError(f"expected a string, got {_describe(value)}")
+        return self._one(text)
+
+    def _one(self, text: str) -> Any:
         try:
             converted = self.action.type(text) if callable(self.action.type) else text
         except Exception as error:  # UsageError, ValueError, ArgumentTypeError: the flag's own message
@@ -114,6 +131,8 @@ def settings_of(parser: argparse.ArgumentParser) -> dict[str, Setting]:
 def _kind(action: argparse.Action) -> str:
     if action.nargs == 0:  # store_true/false, BooleanOptionalAction: a switch
         return "bool"
+    if isinstance(action, argparse._AppendAction):  # repeatable: the file gives the whole list
+        return "list"
     kind = action.type
     if callable(kind) and not isinstance(kind, type):  # a checking function: what does it return?
         annotation = inspect.signature(kind).return_annotation
@@ -200,10 +219,30 @@ class Chosen:
     state: StateFile | None = None  # where the TUI remembers choices (None: remember nothing)
     remembered: dict[str, Any] = field(default_factory=dict)  # the state file's values (collapsed, ...)
     notices: list[str] = field(default_factory=list)  # for the user, once the TUI is up
+    hosts: list[HostEntry] = field(default_factory=list)  # the config's [[hosts]], in the file's order
 
 
-def read_config(path: Path, table: Mapping[str, Setting]) -> tuple[dict[str, tuple[Any, Any, str]], dict[str, str]]:
-    """({key: (value, raw, "file:line")}, keymap) from a config file, or SettingsError."""
+@dataclass(frozen=True)
+class HostEntry:
+    """One [[hosts]] table: the host (with its own ssh options), its groups, and where it is written."""
+
+    spec: HostSpec
+    groups: tuple[str, ...]
+    where: str  # "FILE:LINE"
+
+    def table(self) -> dict[str, Any]:
+        """The table as --print-config writes it back."""
+        out: dict[str, Any] = {"host": self.spec.label}
+        if self.groups:
+            out["groups"] = list(self.groups)
+        if self.spec.ssh_options:
+            out["ssh-option"] = list(self.spec.ssh_options)
+        return out
+
+
+def read_config(path: Path, table: Mapping[str, Setting]) \
+        -> tuple[dict[str, tuple[Any, Any, str]], dict[str, str], list[HostEntry]]:
+    """({key: (value, raw, "file:line")}, keymap, [[hosts]]) from a config file, or SettingsError."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -222,7 +261,11 @@ def read_config(path: Path, table: Mapping[str, Setting]) -> tuple[dict[str, tup
     where = lambda *parts: f"{path}:{lines.find(parts)}"  # noqa: E731
     values = {}
     keymap: dict[str, Any] = {}
+    hosts: list[HostEntry] = []
     for key, value in data.items():
+        if key == HOSTS:
+            hosts = read_hosts(value, where)
+            continue
         if key == KEYMAP:
             if not isinstance(value, dict):
                 raise SettingsError(f"{where(key)}: {key}: expected a table of binding ids, got {_describe(value)}")
@@ -230,7 +273,7 @@ def read_config(path: Path, table: Mapping[str, Setting]) -> tuple[dict[str, tup
             continue
         setting = table.get(key)
         if setting is None:
-            close = difflib.get_close_matches(key, [*table, KEYMAP], n=1)
+            close = difflib.get_close_matches(key, [*table, KEYMAP, HOSTS], n=1)
             hint = f"did you mean {close[0]!r}?" if close else "procwatch --print-config lists the keys"
             raise SettingsError(f"{where(key)}: {key}: unknown setting; {hint}")
         try:
@@ -238,7 +281,61 @@ def read_config(path: Path, table: Mapping[str, Setting]) -> tuple[dict[str, tup
         except ValueError as error:
             raise SettingsError(f"{where(key)}: {key}: {error}") from None
     checked = check_keymap(keymap, lambda binding: where(KEYMAP, *binding.split("."))) if keymap else {}
-    return values, checked
+    return values, checked, hosts
+
+
+def read_hosts(value: Any, where: Any) -> list[HostEntry]:
+    """The [[hosts]] tables, or SettingsError naming the file, line and key. `where(*parts)` says "file:line"."""
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise SettingsError(f"{where(HOSTS)}: {HOSTS}: expected [[hosts]] tables (host = \"[USER@]HOST[:PORT]\"), "
+                            f"got {_describe(value)}")
+    entries: list[HostEntry] = []
+    first: dict[str, str] = {}  # label -> line
+    for index, entry in enumerate(value):
+        host = _host_entry(entry, lambda *key, index=index: where(HOSTS, str(index), *key))
+        at = where(HOSTS, str(index), "host")
+        if host.spec.label in first:
+            raise SettingsError(f"{at}: {HOSTS}.host: {host.spec.label!r} is listed twice (first at line "
+                                f"{first[host.spec.label]})")
+        first[host.spec.label] = at.rsplit(":", 1)[-1]
+        entries.append(host)
+    return entries
+
+
+def _host_entry(entry: Mapping[str, Any], at: Any) -> HostEntry:
+    """One [[hosts]] table, checked as --host, --ssh-option and --group check theirs."""
+    from procwatch.engine.hosts import HostSpec, check_group, check_ssh_option  # only when a file lists hosts
+
+    for key in entry:
+        if key not in HOST_KEYS:
+            close = difflib.get_close_matches(key, HOST_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"a [[hosts]] table has {', '.join(HOST_KEYS)}"
+            raise SettingsError(f"{at(key)}: {HOSTS}.{key}: unknown key; {hint}")
+    if "host" not in entry:
+        raise SettingsError(f"{at()}: {HOSTS}: a [[hosts]] table without host = \"[USER@]HOST[:PORT]\"")
+    for key in ("host", "group"):
+        if key in entry and not isinstance(entry[key], str):
+            raise SettingsError(f"{at(key)}: {HOSTS}.{key}: expected a string, got {_describe(entry[key])}")
+    try:
+        host = HostSpec.parse(entry["host"])
+    except ValueError as error:
+        raise SettingsError(f"{at('host')}: {HOSTS}.host: {error}") from None
+    found: dict[str, list[str]] = {}
+    for key, check in (("group", check_group), ("groups", check_group), ("ssh-option", check_ssh_option)):
+        if key not in entry:
+            continue
+        item = entry[key]
+        items = [item] if isinstance(item, str) and key != "groups" else item
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            wanted = "an array of strings" if key == "groups" else "a string or an array of strings"
+            raise SettingsError(f"{at(key)}: {HOSTS}.{key}: expected {wanted}, got {_describe(item)}")
+        try:
+            found[key] = [check(i) for i in items]
+        except ValueError as error:
+            raise SettingsError(f"{at(key)}: {HOSTS}.{key}: {error}") from None
+    groups = tuple(dict.fromkeys(found.get("group", []) + found.get("groups", [])))
+    options = tuple(dict.fromkeys(found.get("ssh-option", [])))
+    return HostEntry(replace(host, ssh_options=options), groups, at())
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -256,6 +353,7 @@ _BARE = r"[A-Za-z0-9_-]+"
 _PART = rf'(?:{_BARE}|"(?:[^"\\]|\\.)*"|\'[^\']*\')'
 _DOTTED = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
 _HEADER = re.compile(rf"^\s*\[\s*({_PART}(?:\s*\.\s*{_PART})*)\s*\]")
+_ARRAY_HEADER = re.compile(rf"^\s*\[\[\s*({_PART}(?:\s*\.\s*{_PART})*)\s*\]\]")
 
 
 def _parts(dotted: str) -> tuple[str, ...]:
@@ -270,7 +368,16 @@ class _KeyLines:
     def __init__(self, text: str) -> None:
         self.found: dict[tuple[str, ...], int] = {}
         table: tuple[str, ...] = ()
+        counts: dict[tuple[str, ...], int] = {}
         for number, line in enumerate(text.splitlines(), 1):
+            array = _ARRAY_HEADER.match(line)  # [[hosts]]: the Nth table is ("hosts", "N")
+            if array:
+                name = _parts(array.group(1))
+                counts[name] = counts.get(name, -1) + 1
+                table = (*name, str(counts[name]))
+                self.found.setdefault(name, number)
+                self.found.setdefault(table, number)
+                continue
             header = _HEADER.match(line)
             if header:
                 table = _parts(header.group(1))
@@ -335,7 +442,7 @@ def resolve(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
     if not args.no_config:
         path = Path(args.config) if args.config is not None else config_path()
         if args.config is not None or path.exists():
-            values, chosen.keymap = read_config(path, table)
+            values, chosen.keymap, chosen.hosts = read_config(path, table)
             chosen.config = path
             for key, (value, raw, where) in values.items():
                 defaults[table[key].dest] = value
@@ -347,6 +454,8 @@ def resolve(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
     for setting in table.values():
         if setting.dest in given:
             chosen.origins[setting.dest] = "flag"
+            if setting.kind == "list":  # argparse appended the flags to the file's list: the flags replace it
+                setattr(chosen.args, setting.dest, [setting._one(item) for item in given[setting.dest]])
             # A flag's text ("2") would print as a string: a number prints as the number the flag gave.
             number = setting.kind == "number"
             chosen.raw[setting.key] = getattr(chosen.args, setting.dest) if number else given[setting.dest]
@@ -398,6 +507,7 @@ def render(parser: argparse.ArgumentParser, chosen: Chosen) -> str:
                 default = action.type(default)  # "1" is how argparse takes it; the file says 1.0
             out.append(f"# {setting.key} = {_toml(default)}")
         out.append("")
+    out += _render_hosts(chosen.hosts)
     out += ["# Keys: binding id = Textual key names, comma-separated (e.g. \"ctrl+q\", \"f1\", \"question_mark\").",
             f"[{KEYMAP}]"]
     for binding, keys in binding_ids().items():
@@ -406,6 +516,26 @@ def render(parser: argparse.ArgumentParser, chosen: Chosen) -> str:
         else:
             out.append(f"# {_toml(binding)} = {_toml(keys)}")
     return "\n".join(out) + "\n"
+
+
+HOSTS_HELP = [
+    "# Machines to watch over ssh, one [[hosts]] table each: host = \"[USER@]HOST[:PORT]\" (as --host; an alias of",
+    "# your ssh config works), optional group = \"NAME\" or groups = [\"NAME\", ...], optional ssh-option = [...] (ssh",
+    "# -o options for this host only). procwatch alone still watches this machine: --group NAME watches the hosts of",
+    "# a group (--group all: every host listed), --host NAME the hosts named (with their ssh-option if listed here).",
+]
+
+
+def _render_hosts(hosts: Sequence[HostEntry]) -> list[str]:
+    out = list(HOSTS_HELP)
+    if not hosts:
+        return [*out, "# [[hosts]]", '# host = "web1"', '# groups = ["web", "eu"]', "", "# [[hosts]]",
+                '# host = "deploy@db1:2222"', '# group = "db"', '# ssh-option = ["ProxyJump=bastion"]', ""]
+    for host in hosts:
+        out.append(f"[[{HOSTS}]]")
+        out += [f"{key} = {_toml(value)}" for key, value in host.table().items()]
+        out.append("")
+    return out
 
 
 def _one_line(text: str | None) -> str:

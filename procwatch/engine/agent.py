@@ -70,7 +70,8 @@ def main(interval: float, stdin: IO[bytes] | None = None, stdout: IO[bytes] | No
     wake = threading.Event()
     threading.Thread(target=_read_commands, args=(stdin, commands, wake), daemon=True).start()
     encoder = wire.DeltaEncoder()
-    info = {"python": platform.python_version(), "kernel": os.uname().release, "notes": list(collector.notes)}
+    info = {"python": platform.python_version(), "kernel": os.uname().release, "notes": list(collector.notes),
+            "pid": os.getpid()}  # so that a check on the remote does not count the agent itself
     try:
         out.write(wire.encode(["hello", wire.PROTOCOL, info]))
         next_sweep = 0.0

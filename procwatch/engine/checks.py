@@ -106,6 +106,13 @@ def verdict(chosen: list[ProcInfo], procs: Mapping[int, ProcInfo], warning: Nagi
     return Verdict(judge(value, warning, critical), len(chosen), value, worst, len(by_parent))
 
 
+def worse(a: int, b: int) -> int:
+    """The status of two results together, as monitoring-plugins' max_state_alt orders them: OK < UNKNOWN <
+    WARNING < CRITICAL (a known problem outranks not knowing)."""
+    order = (OK, UNKNOWN, WARNING, CRITICAL)
+    return max(a, b, key=order.index)
+
+
 def perf_range(r: NagiosRange | None) -> str:
     return "" if r is None else r.text
 

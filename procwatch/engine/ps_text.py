@@ -17,7 +17,7 @@ from procwatch.engine.wire import MAX_ARGV, MAX_NAME, STATE_CHARS, WireError
 PS_FIELDS = "pid=,ppid=,uid=,user:32=,stat=,ni=,nlwp=,sid=,pgid=,tpgid=,rss=,vsz=,times=,lstart=,args="
 PS_COMMAND = f"LC_ALL=C TZ=UTC0 ps -wweo {PS_FIELDS}"
 END_MARK = b"PROCWATCH-END"
-HEADER = b"PROCWATCH-PS"  # followed by why: "missing" (no python3) or "old" (older than 3.10)
+HEADER = b"PROCWATCH-PS"  # then why: "missing" (no python3) or "old" (older than 3.10), and the shell's pid
 MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
                                        "Dec"), 1)}
 TICKS_PER_SECOND = 100  # start_ticks are made from the start time in seconds: an identity key, not kernel ticks

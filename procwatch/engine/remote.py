@@ -18,18 +18,19 @@ import collections
 import contextlib
 import functools
 import os
-import re
 import signal
 import subprocess
 import threading
 import time
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from procwatch.engine import ps_text, wire, words
 from procwatch.engine.catalog import t
 from procwatch.engine.escape import printable
+from procwatch.engine.hosts import HostSpec, SshOptions
 from procwatch.engine.model import Identity, ProcInfo, Snapshot
 from procwatch.engine.procfs import SignalRefused
 
@@ -41,44 +42,7 @@ FLOOD_SECONDS = 2.0
 STDERR_TAIL = 4096
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 
-_HOST_RE = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:@\s\[\]]+))"
-                      r"(?::(?P<port>\d{1,5}))?$")
-
-
-@dataclass(frozen=True)
-class HostSpec:
-    """[user@]HOST[:PORT] as given on the command line; `label` is what the user typed (shown, and in JSON)."""
-
-    host: str
-    user: str | None = None
-    port: int | None = None
-    label: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> HostSpec:
-        """Raises ValueError with a one-line reason."""
-        match = _HOST_RE.match(text)
-        if not match or not text.isprintable():
-            raise ValueError(f"{text!r} is not [user@]HOST[:PORT]")
-        host = match["v6"] or match["host"]
-        user = match["user"]
-        if host.startswith("-") or (user or "").startswith("-"):
-            raise ValueError(f"{text!r}: a host or user may not start with '-'")
-        port = int(match["port"]) if match["port"] else None
-        if port is not None and not 0 < port < 65536:
-            raise ValueError(f"{text!r}: port {port} is not from 1 to 65535")
-        return cls(host=host, user=user, port=port, label=text)
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    """How ssh is run: `config` is handed over as `-F FILE`; `extra` are more `-o` options (a config key later)."""
-
-    program: str = "ssh"
-    config: str | None = None
-    connect_timeout: float = 10.0
-    batch_mode: bool = True
-    extra: tuple[str, ...] = ()
+__all__ = ["HostSpec", "RemoteCollector", "RemoteError", "SshOptions"]  # HostSpec, SshOptions: engine.hosts
 
 
 @functools.lru_cache(maxsize=4)
@@ -111,7 +75,7 @@ def remote_command(program_size: int, interval: float) -> str:
     loader = (f"import sys,zlib;sys.version_info>=(3,10) or sys.exit(97);"
               f"exec(zlib.decompress(sys.stdin.buffer.read({program_size})))")
     script = (f'r=missing; if command -v python3 >/dev/null 2>&1; then python3 -c "{loader}"; s=$?; '
-              f'[ $s -eq 97 ] || exit $s; r=old; fi; echo {ps_text.HEADER.decode()} $r; '
+              f'[ $s -eq 97 ] || exit $s; r=old; fi; echo {ps_text.HEADER.decode()} $r $$; '
               f"while :; do {ps_text.PS_COMMAND} || exit 127; echo {ps_text.END_MARK.decode()}; "
               f"sleep {max(1, round(interval))}; done")
     assert "'" not in script
@@ -126,7 +90,7 @@ def ssh_argv(host: HostSpec, options: SshOptions, command: str) -> list[str]:
         argv += ["-o", "BatchMode=yes"]
     if options.config:
         argv += ["-F", options.config]
-    for option in options.extra:
+    for option in (*host.ssh_options, *options.extra):  # the host's own first: ssh keeps the first value
         argv += ["-o", option]
     if host.port is not None:
         argv += ["-p", str(host.port)]
@@ -177,8 +141,12 @@ class RemoteCollector:
     every 30 s; without it, the first failure is final (`--once`)."""
 
     def __init__(self, host: HostSpec, interval: float = 1.0, options: SshOptions | None = None,
-                 reconnect: bool = False, first_timeout: float | None = None, host_in_notes: bool = False) -> None:
+                 reconnect: bool = False, first_timeout: float | None = None, host_in_notes: bool = False,
+                 on_change: Callable[[HostStatus | None], None] | None = None) -> None:
+        """on_change: called from the connection thread with the new status on each change, and with None when a
+        snapshot arrived (--watch across hosts waits on one queue for all of them)."""
         self.host, self.interval = host, interval
+        self.on_change = on_change
         self.host_in_notes = host_in_notes  # the TUI's tree shows its notes above it: the host's name and state
         self.options = options or SshOptions()
         self.reconnect = reconnect
@@ -199,6 +167,7 @@ class RemoteCollector:
         self._started = False
         self._notes: tuple[str, ...] = ()  # what the agent's greeting says (hidepid...)
         self._ps_note = ""
+        self._agent_pid: int | None = None  # the remote's pid of the agent (python), or of the shell running ps
 
     # -- the Collector side ---------------------------------------------------------------------------------
     def start(self) -> RemoteCollector:
@@ -281,6 +250,24 @@ class RemoteCollector:
         with self._changed:
             self.status = status
             self._changed.notify_all()
+        if self.on_change is not None:
+            self.on_change(status)
+
+    def own_pids(self, procs: Mapping[int, ProcInfo]) -> frozenset[int]:
+        """procwatch's own processes on the remote, in this snapshot: the agent, or the shell running ps and its
+        ps, and the shells above that run procwatch's remote command (a check does not count itself; --watch does
+        not report its own ps every sweep). The pid is the remote's word: it only ever hides processes."""
+        pid = self._agent_pid
+        if pid is None or pid not in procs:
+            return frozenset()
+        own = {pid}
+        if self.status.mode == "ps":  # pid is the shell's: its children are the ps (and sleep) it runs
+            own.update(p.pid for p in procs.values() if p.ppid == pid)
+        parent = procs.get(procs[pid].ppid)
+        while parent is not None and parent.pid not in own and ps_text.HEADER.decode() in parent.cmdline:
+            own.add(parent.pid)  # sh -c '...', and a login shell's -c around it when it did not exec
+            parent = procs.get(parent.ppid)
+        return frozenset(own)
 
     def _run(self) -> None:
         attempt = 0
@@ -389,6 +376,8 @@ class RemoteCollector:
                 self.received_at = now
                 self.snapshots_received += 1
                 self._changed.notify_all()
+            if self.on_change is not None:
+                self.on_change(None)
 
     def _greeting(self, reader: wire.LineReader) -> str | None:
         """Skip what a login shell may print first; returns "python" or "ps", or None at end of stream."""
@@ -398,9 +387,10 @@ class RemoteCollector:
             if line is None:
                 return None
             if line.startswith(ps_text.HEADER):
-                why = line[len(ps_text.HEADER):].strip().decode("ascii", "replace")
-                self._set_status(HostStatus("connected", mode="ps", since=time.monotonic()))
+                why, _, shell = line[len(ps_text.HEADER):].strip().decode("ascii", "replace").partition(" ")
+                self._agent_pid = int(shell) if shell.isdigit() and len(shell) < 10 else None
                 self._ps_note = words.ps_fallback_note(why == "old")
+                self._set_status(HostStatus("connected", mode="ps", since=time.monotonic()))
                 return "ps"
             if line.startswith((b'["hello"', b'["error"')):
                 message = wire.parse_line(line)
@@ -410,6 +400,8 @@ class RemoteCollector:
                 notes = info.get("notes", [])
                 self._notes = tuple(str(n) for n in notes) if isinstance(notes, list) else ()
                 python = printable(str(info.get("python", "?")))[:20]
+                pid = info.get("pid")
+                self._agent_pid = pid if type(pid) is int and 0 < pid < 1 << 31 else None
                 self._set_status(HostStatus("connected", mode="python", python=python, since=time.monotonic()))
                 return "python"
         raise wire.WireError("the remote did not greet as procwatch's agent")

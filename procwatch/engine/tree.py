@@ -228,7 +228,7 @@ def _matcher(process_filter: ProcessFilter, procs: Mapping[int, ProcInfo]) -> Ca
 
     def matches(pid: int) -> bool:
         p = procs[pid]
-        if users and p.user not in users:
+        if users and p.user not in users and str(p.uid) not in users:  # a name, or a uid (a remote's)
             return False
         if states and p.state not in states:
             return False

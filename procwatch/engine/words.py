@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from procwatch.engine.catalog import t
@@ -682,3 +682,55 @@ def fleet_host_detail(label: str, state: str, python: str) -> str:
 def master_prompt(label: str) -> str:
     """Before ssh asks on the terminal (a password, a passphrase, a host key), ahead of the TUI."""
     return t("host.master_prompt", label=label)
+
+
+# ---- --watch and --check across hosts
+
+def host_event_line(label: str, event: Event, names: Mapping[int, str]) -> str:
+    """`--watch --host` without --json: the local line with the host after the clock."""
+    return f"{clock(event.at)}  {label}: {event_words(event, names)}"
+
+
+def watch_host_state(label: str, at: float, state: str, mode: str, python: str, reason: str,
+                     retry_in: float | None) -> str:
+    """`--watch --host` without --json: 'web1: connected, python 3.11.2' or 'web1: disconnected: ...; retry in 2s'."""
+    if state == "connected":
+        said = host_state_word(state) + (t("host.python", python=python) if mode == "python" else t("host.ps"))
+    else:
+        said = fleet_state(state, mode, reason, retry_in)
+    return f"{clock(at)}  {label}: {said}"
+
+
+def watch_host_started(label: str, at: float, count: int) -> str:
+    return f"{clock(at)}  {label}: {watch_started(count)}"
+
+
+def check_hosts_status_line(status_name: str, count: int, what: str, per_host: Sequence[tuple[str, int]],
+                            hosts_read: int, worst: tuple[str, int, str, int] | None, per_parent: bool,
+                            min_age: float | None, unreachable: Sequence[tuple[str, str]], perfdata: str) -> str:
+    """`--check --host`: 'PROCS WARNING: 5 processes with state Z on 2 hosts (web1 3, web2 2); worst parent 4242
+    (python3) on web1 has 3; cannot reach web3 (connection refused) | ...'. Names and labels already escaped."""
+    if not hosts_read:
+        return f"PROCS {status_name}: cannot reach " + _some(f"{label} ({why})" for label, why in unreachable)
+    line = f"PROCS {status_name}: {count} process{plural_s(count, 'es')}"
+    if what:
+        line += f" with {what}"
+    if min_age is not None:
+        line += f", in that state for at least {format_duration(min_age)}"
+    line += f" on {hosts_read} host{plural_s(hosts_read)}"
+    counted = [(label, n) for label, n in per_host if n]
+    if counted and (len(per_host) > 1 or unreachable):
+        line += " (" + _some(f"{label} {n}" for label, n in counted) + ")"
+    if worst is not None and (per_parent or count):
+        label, pid, name, children = worst
+        line += f"; worst parent {pid} ({name}) on {label} has {children}"
+    if unreachable:
+        line += "; cannot reach " + _some(f"{label} ({why})" for label, why in unreachable)
+    return f"{line} | {perfdata}"
+
+
+def _some(items: Iterable[str], most: int = 10) -> str:
+    """At most `most` items, comma-separated, then how many more (a status line stays readable)."""
+    items = list(items)
+    more = f", and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more

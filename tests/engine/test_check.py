@@ -13,7 +13,7 @@ import pytest
 from support.polling import DEADLINE, wait_until
 from support.procs import REPO, state_of
 
-from procwatch.engine.checks import CRITICAL, OK, UNKNOWN, WARNING, judge, parse_range
+from procwatch.engine.checks import CRITICAL, OK, UNKNOWN, WARNING, judge, parse_range, worse
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -87,6 +87,15 @@ def test_critical_wins_over_warning():
     assert judge(4, parse_range("3"), parse_range("4")) == WARNING
     assert judge(3, parse_range("3"), parse_range("4")) == OK
     assert judge(3, None, None) == OK
+
+
+def test_results_combine_as_max_state_alt_orders_them():
+    """monitoring-plugins' max_state_alt: OK < UNKNOWN < WARNING < CRITICAL (--check --host: a host that cannot be
+    read makes an OK unknown, and leaves a WARNING or CRITICAL found elsewhere as it is)."""
+    order = [OK, UNKNOWN, WARNING, CRITICAL]
+    for i, a in enumerate(order):
+        for j, b in enumerate(order):
+            assert worse(a, b) == order[max(i, j)]
 
 
 def test_exit_codes_for_real_zombies_under_a_real_parent(children):

@@ -274,8 +274,14 @@ def test_once_host_text_and_a_failing_host(tmp_path):
     (["--host", "a:70000"], "port 70000"),
     (["--once", "--host", "a", "--ssh-config", "/nonexistent/file"], "--ssh-config: cannot read"),
     (["--once", "--host", "a", "--connect-timeout", "0"], "--connect-timeout: '0' must be from 1 to 600"),
-    (["--watch", "--host", "a"], "--host goes with the TUI and --once"),
-    (["--once", "--host", "a", "--procfs", "/proc/self/root/proc"], "--host goes with the TUI and --once"),
+    (["--lesson", "--host", "a"], "--host and --group go with the TUI, --once, --watch and --check"),
+    (["--once", "--host", "a", "--procfs", "/proc/self/root/proc"], "(--procfs, --lesson and --web read this"),
+    (["--once", "--host", "a", "--ssh-option", "BatchMode=no"], "--ssh-option: 'BatchMode=no': procwatch sets "
+     "BatchMode itself"),
+    (["--once", "--host", "a", "--ssh-option=-oProxyCommand=x"], "is not an ssh option (Key=Value"),
+    (["--once", "--ssh-option", "ProxyJump=b"], "--ssh-option goes with --host or --group"),
+    (["--once", "--group", "web"], "--group: no host of "),
+    (["--once", "--group", "we b"], "--group: 'we b' is not a group name"),
 ])
 def test_bad_host_arguments_are_one_line_and_exit_2(argv, said):
     result = subprocess.run([sys.executable, "-m", "procwatch", *argv], capture_output=True, text=True, cwd=REPO,

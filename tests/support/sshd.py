@@ -48,6 +48,7 @@ class SshHosts:
     def __post_init__(self) -> None:
         self.user = getpass.getuser()
         self.client_key = self.root / "user_key"
+        self.second_key = self.root / "second_key"  # made by start(second_key=True)
         _keygen(self.client_key)
         (self.root / "authorized_keys").write_text((self.root / "user_key.pub").read_text())
         self.known_hosts = self.root / "known_hosts"
@@ -55,16 +56,23 @@ class SshHosts:
         self.config = self.root / "ssh_config"
         self.config.write_text("")
 
-    def start(self, alias: str, path: str | None = None) -> SshServer:
-        """A server reachable as `alias` through self.config. `path`: the PATH its sessions get (hide python3)."""
+    def start(self, alias: str, path: str | None = None, second_key: bool = False) -> SshServer:
+        """A server reachable as `alias` through self.config. `path`: the PATH its sessions get (hide python3).
+        `second_key`: the server wants two keys, one after the other (AuthenticationMethods publickey,publickey,
+        a second factor); the client offers self.client_key, then self.second_key."""
         directory = self.root / alias
         directory.mkdir()
+        if second_key and not self.second_key.exists():
+            _keygen(self.second_key)
+            with open(self.root / "authorized_keys", "a") as keys:
+                keys.write((self.root / "second_key.pub").read_text())
         host_key = directory / "host_key"
         _keygen(host_key)
         for _ in range(5):  # a free port can be taken by someone else before sshd binds it: pick another
             port = _free_port()
             config = directory / "sshd_config"
-            config.write_text(_server_config(self, directory, port, path))
+            config.write_text(_server_config(self, directory, port, path) + (
+                "AuthenticationMethods publickey,publickey\n" if second_key else ""))
             log = directory / "sshd.log"
             with open(log, "wb") as log_file:
                 proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
@@ -82,7 +90,8 @@ class SshHosts:
         with open(self.config, "a") as client:
             client.write(
                 f"Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {self.user}\n"
-                f"  IdentityFile {self.client_key}\n  IdentitiesOnly yes\n  IdentityAgent none\n"
+                f"  IdentityFile {self.client_key}\n" + (f"  IdentityFile {self.second_key}\n" if second_key else "") +
+                "  IdentitiesOnly yes\n  IdentityAgent none\n"
                 f"  UserKnownHostsFile {self.known_hosts}\n  GlobalKnownHostsFile /dev/null\n"
                 f"  StrictHostKeyChecking yes\n  PasswordAuthentication no\n  LogLevel ERROR\n\n")
         return server
