@@ -17,13 +17,12 @@ watches this machine (see procwatch.cli.choose_hosts for why).
 from __future__ import annotations
 
 import argparse
-import difflib
 import inspect
 import os
 import re
 import sys
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,11 +31,6 @@ from procwatch.engine.state import StateFile, state_dir
 
 if TYPE_CHECKING:
     from procwatch.engine.hosts import HostSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10 has no tomllib: the `tomli` backport (the same code) is a dependency there only
-    import tomli as tomllib
 
 CONFIG_FILE = "config.toml"
 # Flags that say what to do this time (a command), not how procwatch should be: no config key.
@@ -180,7 +174,7 @@ def check_keymap(keymap: Mapping[str, Any], where: Any) -> dict[str, str]:
     known = binding_ids()
     for binding, keys in keymap.items():
         if binding not in known:
-            close = difflib.get_close_matches(binding, known, n=1)
+            close = _close_matches(binding, known)
             hint = f"; did you mean {close[0]!r}?" if close else "; procwatch --print-config lists them"
             raise SettingsError(f"{where(binding)}: {KEYMAP}.{binding}: unknown binding id{hint}")
         if not isinstance(keys, str):
@@ -248,6 +242,11 @@ def read_config(path: Path, table: Mapping[str, Setting]) \
     except (OSError, UnicodeDecodeError) as error:
         raise SettingsError(f"{path}: cannot read the config file: {getattr(error, 'strerror', None) or error}") \
             from None
+    # Imported here, not at start-up: most runs have no config file (3 ms of --once's start-up).
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10 has no tomllib: the `tomli` backport (the same code) is a dependency there only
+        import tomli as tomllib
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -273,7 +272,7 @@ def read_config(path: Path, table: Mapping[str, Setting]) \
             continue
         setting = table.get(key)
         if setting is None:
-            close = difflib.get_close_matches(key, [*table, KEYMAP, HOSTS], n=1)
+            close = _close_matches(key, [*table, KEYMAP, HOSTS])
             hint = f"did you mean {close[0]!r}?" if close else "procwatch --print-config lists the keys"
             raise SettingsError(f"{where(key)}: {key}: unknown setting; {hint}")
         try:
@@ -308,7 +307,7 @@ def _host_entry(entry: Mapping[str, Any], at: Any) -> HostEntry:
 
     for key in entry:
         if key not in HOST_KEYS:
-            close = difflib.get_close_matches(key, HOST_KEYS, n=1)
+            close = _close_matches(key, HOST_KEYS)
             hint = f"did you mean {close[0]!r}?" if close else f"a [[hosts]] table has {', '.join(HOST_KEYS)}"
             raise SettingsError(f"{at(key)}: {HOSTS}.{key}: unknown key; {hint}")
     if "host" not in entry:
@@ -564,3 +563,10 @@ def _toml_string(text: str) -> str:
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
+
+
+def _close_matches(word: str, possibilities: Iterable[str]) -> list[str]:
+    """The nearest known name, for a "did you mean" (difflib is imported only when a name is wrong)."""
+    import difflib
+
+    return difflib.get_close_matches(word, possibilities, n=1)
