@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from procwatch.engine import words
 from procwatch.engine.escape import printable
-from procwatch.engine.lineage import EVENT_KINDS, Event, Lineage, Observations
+from procwatch.engine.lineage import EVENT_KINDS, Event, Lineage, Observations, ThreadsChanged
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import format_stat
 from procwatch.engine.tree import ProcessFilter
@@ -30,6 +30,8 @@ from procwatch.view.collectors import make_collector
 def event_object(event: Event, proc: ProcInfo | None) -> dict[str, Any]:
     """{"event": "zombie", "at": ..., "pid": ..., "start_ticks": ..., "name": ..., and the event's own values}."""
     values = event._asdict()
+    if isinstance(event, ThreadsChanged):  # one change, as it happens: the event log's coalescing fields say nothing
+        del values["changes"], values["since"]
     pid, start_ticks = values.pop("identity")
     out: dict[str, Any] = {"event": EVENT_KINDS[type(event)], "at": round(values.pop("at"), 3), "pid": pid,
                            "start_ticks": start_ticks}

@@ -18,6 +18,7 @@ from support.procs import LIFETIME, REPO, ppid_of, read_line, state_of
 from procwatch.engine import procfs
 from procwatch.engine.collector import ProcfsCollector
 from procwatch.engine.lineage import EVENT_KINDS, Exec, Exited, FirstSeen, Lineage, ThreadsChanged
+from procwatch.watch import event_object
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
@@ -197,3 +198,9 @@ def test_lineage_events_for_exec_threads_and_exit(children):
     events = lineage.observe(collector.sweep()).events
     assert [e for e in events if isinstance(e, Exited) and e.identity == identity] == [
         Exited(events[0].at, identity, os.getpid(), "sleep")]
+
+
+def test_each_thread_change_is_printed_as_it_happens():
+    """--watch streams every change (the event log's coalescing is for its bounded ring): the JSON keeps its fields."""
+    assert event_object(ThreadsChanged(1.5, (5, 1), 1, 3), None) == {
+        "event": "threads", "at": 1.5, "pid": 5, "start_ticks": 1, "old": 1, "new": 3}
