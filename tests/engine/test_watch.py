@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from support.polling import DEADLINE, wait_until
-from support.procs import LIFETIME, REPO, ppid_of, read_line, state_of
+from support.procs import LIFETIME, REPO, ppid_of, read_line, state_of, wait_state
 
 from procwatch.engine import procfs
 from procwatch.engine.collector import ProcfsCollector
@@ -63,9 +63,14 @@ def test_json_lines_while_a_zombie_is_made_and_reaped(children):
     assert next_object()["event"] == "snapshot"  # the first sweep is done: what happens now is an event
     parent = children.start([sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, exits_on_eof=True)
+    # The child takes its name after fork(): a sweep in between would see it first under its parent's name, and the
+    # filter would drop its "new". procwatch (our child) is stopped meanwhile: its next sweep sees the named zombie.
+    streamer.send_signal(signal.SIGSTOP)
+    wait_state(streamer.pid, "T")
     tell(parent, name)
     child = int(read_line(parent))
     wait_until(lambda: state_of(child) == "Z", what="the child to be a zombie")
+    streamer.send_signal(signal.SIGCONT)
     seen: dict[str, dict] = {}
     while "zombie" not in seen:
         o = next_object()
