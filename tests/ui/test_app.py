@@ -16,6 +16,7 @@ from support.tui import (
     notifications,
     plain_text,
     row_text,
+    run_from_palette,
     selected_details,
     shown_pids,
     table,
@@ -226,11 +227,7 @@ async def test_help_and_command_palette():
         assert "disk sleep (uninterruptible wait)" in help_text and "send TERM, KILL" in help_text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Filter by state Z")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await run_from_palette(pilot, app, "Filter by state Z")
         await wait_for(pilot, lambda: shown_pids(app) == [1, 415, 1200, 1210, 1211, 1400, 1401, 1402],
                        what="palette filter")
         app.jump_to(2001)  # filtered out: a warning instead
