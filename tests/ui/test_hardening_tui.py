@@ -320,7 +320,9 @@ async def test_resize_storm_while_refreshing():
         sizes = [(40, 10), (300, 80)] + [(rnd.randint(40, 300), rnd.randint(10, 80)) for _ in range(18)]
         for width, height in sizes:  # 20 resizes, one event-loop turn apart
             await pilot.resize_terminal(width, height)
-        await pilot.pause(0.6)  # at least two refreshes land on the last size
+        seen = applied(app)
+        await wait_for(pilot, lambda: applied(app) >= seen + 2, what="two refreshes on the last size")
+        await pilot.pause()
         assert app.is_running and app._exception is None
         assert app.size == sizes[-1]
         assert_lines_fill_the_width(app)
