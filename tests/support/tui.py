@@ -67,6 +67,13 @@ def shown_pids(app: ProcwatchApp) -> list[int]:
     return [row.proc.pid for row in t.rows if not t.ended(row.proc)]
 
 
+def shown_state(app: ProcwatchApp, pid: int) -> str | None:
+    """The state letter of the row shown alive for `pid` (None when there is none): what the last sweep read, which
+    may be older than what the process is now."""
+    t = table(app)
+    return next((row.proc.state for row in t.rows if row.proc.pid == pid and not t.ended(row.proc)), None)
+
+
 def ended_pids(app: ProcwatchApp) -> list[int]:
     """The processes shown dimmed for a moment after they ended ("exited" or "reaped")."""
     t = table(app)
@@ -91,4 +98,4 @@ def screen_text(app: ProcwatchApp) -> str:
 
 
 __all__ = ["applied", "ended_pids", "next_update", "notifications", "plain_text", "row_text", "run_from_palette",
-           "screen_text", "selected_details", "shown_pids", "table", "wait_for"]
+           "screen_text", "selected_details", "shown_pids", "shown_state", "table", "wait_for"]
