@@ -115,6 +115,9 @@ async def test_threads_view_shows_each_threads_own_state(children):
 
 async def test_threads_of_a_zl_process_are_alive(children):
     proc = children.python(MAIN_EXITS, state="Z")
+    for tid in os.listdir(f"/proc/{proc.pid}/task"):  # each thread asleep (S) before any sweep judges it
+        if int(tid) != proc.pid:
+            wait_state(int(tid), "S")
     app = make_app(process_filter=ProcessFilter(text=str(proc.pid)), interval=0.25, sandbox=False)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
