@@ -25,6 +25,7 @@ from support.tui import (
 from textual.widgets import OptionList
 
 from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
+from procwatch.engine.model import MAX_INTERVAL
 from procwatch.engine.procfs import start_ticks
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.panels import DetailsPanel, FilterBar, SummaryBar
@@ -34,6 +35,11 @@ SIZE = (120, 36)
 
 
 def demo_app(*snapshots, **kwargs):
+    """The app on scripted snapshots, each handed over by one sweep. With more than one, only the test asks for
+    sweeps (next_update): a timed one (every second) would hand the next snapshot over before the test looked when
+    the start-up was slow, and it selected a process that was already gone."""
+    if len(snapshots) > 1:
+        kwargs.setdefault("interval", MAX_INTERVAL)
     return make_app(FakeCollector(list(snapshots) or None), **kwargs)
 
 
