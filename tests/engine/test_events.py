@@ -210,14 +210,14 @@ def test_a_real_thread_pool_churning_keeps_the_other_events_in_the_log(children,
     are recorded: whatever else runs on this machine has its own."""
     monkeypatch.setattr(history, "TOTAL", 8)
     monkeypatch.setattr(history, "PER_PROCESS", 4)
-    lineage, hist = Lineage(), History()
+    lineage, hist, collector = Lineage(), History(), ProcfsCollector()
     pool = children.python(POOL, stdin=subprocess.PIPE)
     other = children.sleeper()
     ours = {(pid, procfs.start_ticks(pid)) for pid in (pool.pid, other.pid)}
     pool_identity = (pool.pid, procfs.start_ticks(pool.pid))
 
     def sweep() -> list:
-        observations = lineage.observe(ProcfsCollector().sweep())
+        observations = lineage.observe(collector.sweep())
         mine = dataclasses.replace(observations, events=tuple(e for e in observations.events if e.identity in ours))
         hist.record(mine)
         return list(mine.events)
