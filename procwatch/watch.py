@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from procwatch.engine import words
 from procwatch.engine.escape import printable
-from procwatch.engine.lineage import EVENT_KINDS, Event, Lineage, Observations
+from procwatch.engine.lineage import EVENT_KINDS, Event, Lineage, Observations, ThreadsChanged
 from procwatch.engine.model import ProcInfo
 from procwatch.engine.stat import format_stat
 from procwatch.engine.tree import ProcessFilter
@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # the ssh code is imported by run_hosts_watch, only with --ho
 def event_object(event: Event, proc: ProcInfo | None) -> dict[str, Any]:
     """{"event": "zombie", "at": ..., "pid": ..., "start_ticks": ..., "name": ..., and the event's own values}."""
     values = event._asdict()
+    if isinstance(event, ThreadsChanged):  # one change, as it happens: the event log's coalescing fields say nothing
+        del values["changes"], values["since"]
     pid, start_ticks = values.pop("identity")
     out: dict[str, Any] = {"event": EVENT_KINDS[type(event)], "at": round(values.pop("at"), 3), "pid": pid,
                            "start_ticks": start_ticks}

@@ -79,10 +79,16 @@ class Exec(NamedTuple):
 
 
 class ThreadsChanged(NamedTuple):
+    """The thread count changed between two sweeps. Lineage emits one per change (`changes` 1, `since` None); the
+    event log keeps one per process (procwatch.engine.history), coalesced: `old` is then the count before the first
+    change it stands for, `new` the latest, `changes` how many there were and `since` when the first was seen."""
+
     at: float
     identity: Identity
     old: int
     new: int
+    changes: int = 1
+    since: float | None = None
 
 
 class Reaped(NamedTuple):

@@ -300,6 +300,9 @@ def event_words(event: Event, names: Mapping[int, str]) -> str:
         return t("event.state", who=who(pid), old=event.old, new=event.new,
                  model=state_model(event.new).five_state)
     if isinstance(event, ThreadsChanged):
+        if event.changes > 1:  # the event log's entry for a process whose thread count keeps changing
+            return t("event.threads_coalesced", who=who(pid), old=event.old, new=event.new, changes=event.changes,
+                     since=clock(event.at if event.since is None else event.since))
         return t("event.threads", who=who(pid), old=event.old, new=event.new)
     if isinstance(event, BecameZombie):
         return t("event.zombie", who=who(pid), status=wait_status(event.exit_code), parent=who(event.parent))

@@ -191,9 +191,11 @@ class ProcwatchApp(App[int]):
             # ms. Refcounting still frees these objects; only cyclic garbage among them would stay.
             gc.freeze()
 
+    # The table posts these while it shows a snapshot: the last ones may come once shutdown began, widgets gone.
     @on(ProcessTable.CursorMoved)
     def _cursor_moved(self, message: ProcessTable.CursorMoved) -> None:
-        self._show_details(message.proc)
+        if not self._shutting_down():
+            self._show_details(message.proc)
 
     def _show_details(self, proc: ProcInfo | None) -> None:
         details = self.query_one(DetailsPanel)
@@ -204,6 +206,8 @@ class ProcwatchApp(App[int]):
 
     @on(ProcessTable.SelectedExited)
     def _selected_exited(self, message: ProcessTable.SelectedExited) -> None:
+        if self._shutting_down():
+            return
         gone = message.gone
         where = t("notice.cursor_moved", pid=message.now.pid, name=printable(message.now.name)) if message.now else ""
         # a zombie did not exit now (it exited long before): it was reaped

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from support.polling import DEADLINE, wait_until
-from support.procs import LIFETIME, PY_THREADS, REPO, cpu_ticks, wait_state
+from support.procs import LIFETIME, PY_THREADS, REPO, cpu_ticks, read_stat, wait_state
 from support.ps import ps_field
 
 from procwatch.engine.columns import BY_NAME, COLUMNS, parse_columns, ps_etime, ps_time, renamed
@@ -54,6 +54,7 @@ def test_columns_match_ps(children, kind):
         proc = children.python(PY_THREADS)
     elif kind == "nice":
         proc = children.start(["nice", "-n", "5", "sleep", LIFETIME])
+        wait_until(lambda: (read_stat(proc.pid) or ("",))[0] == "sleep", what="nice to exec sleep")
         wait_state(proc.pid, "S")
     elif kind == "zombie":
         proc = children.zombie(3)
@@ -83,10 +84,12 @@ def test_columns_match_ps(children, kind):
 
 
 def test_cpu_and_mem_percent_as_ps_computes_them(children):
-    busy = children.start([sys.executable, "-c", f"import time\nend = time.time() + {LIFETIME}\n"
-                           "while time.time() < end: pass"])
-    wait_until(lambda: cpu_ticks(busy.pid) > 20, what="the busy child to use some CPU time")
-    # pcpu is CPU time over elapsed time: for a young process it moves fast, so ps reads it before and after ours
+    # A child that used some CPU time and now sleeps: its pcpu (CPU time over elapsed time) only falls, and fast
+    # while it is young, so ps reads it before and after ours. (While it runs, ours could be above both: a sweep
+    # takes the clock when it starts and reads the CPU time of a late pid up to a whole sweep later.)
+    busy = children.python(f"import time\nend = time.process_time() + 0.25\nwhile time.process_time() < end: pass\n"
+                           f"print('ready', flush=True)\ntime.sleep({LIFETIME})")
+    assert cpu_ticks(busy.pid) > 20
     before = float(ps_field(busy.pid, "pcpu"))
     mine = ours(busy.pid, ("pcpu", "pmem"))
     after = float(ps_field(busy.pid, "pcpu"))

@@ -219,8 +219,9 @@ def _stable_mismatches(collector: ProcfsCollector, pids: set[int] | None) -> tup
 def test_every_stable_process_matches_ps(record_property):
     collector = ProcfsCollector()
     matched, mismatched = _stable_mismatches(collector, None)
-    # A process can change state and back between the sweeps and ps: a real disagreement repeats, a race does not.
-    for _ in range(3):
+    # A process can change state and back between the sweeps and ps: a real disagreement repeats, a race does not
+    # (each round costs two sweeps and a ps, and only when something disagreed: enough that chance cannot repeat).
+    for _ in range(10):
         if not mismatched:
             break
         _, again = _stable_mismatches(collector, set(mismatched))

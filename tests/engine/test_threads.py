@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from support.procs import PY_THREADS
+from support.procs import PY_THREADS, wait_state
 
 from procwatch.engine.collector import ProcfsCollector
 from procwatch.engine.threads import read_threads, with_threads
@@ -16,6 +16,8 @@ pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
 def test_threads_are_read_with_their_own_identity_and_state(children):
     proc = children.python(PY_THREADS)
+    for tid in os.listdir(f"/proc/{proc.pid}/task"):  # a thread runs a moment after start() returns, before its sleep
+        wait_state(int(tid), "S")
     snapshot = ProcfsCollector().sweep()
     parent = snapshot.procs[proc.pid]
     threads = read_threads(parent)

@@ -8,7 +8,7 @@ import subprocess
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
 from support.procs import own_children, read_stat
-from support.tui import applied, plain_text, row_text, shown_pids, table, wait_for
+from support.tui import applied, plain_text, row_text, shown_pids, shown_state, table, wait_for
 
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.sandbox_panel import SandboxPanel
@@ -39,7 +39,9 @@ async def test_z_and_o_keys_make_a_zombie_and_an_orphan_shown_in_the_tree():
                            what="the zombie demo")
             zombie = next(d for d in app.sandbox.demos() if d.recipe == "Z" and d.role == "child")
             started = [d.identity for d in app.sandbox.demos()] + [app.sandbox.supervisor_identity]
-            await wait_for(pilot, lambda: zombie.pid in shown_pids(app), what="the zombie in the tree")
+            # a sweep may have caught the child alive, before it exited (the demo is ready once it is a zombie)
+            await wait_for(pilot, lambda: shown_state(app, zombie.pid) == "Z" and table(app).selected is not None
+                           and table(app).selected.pid == zombie.pid, what="the zombie in the tree, selected")
             assert "zombie, exit 3" in row_text(app, zombie.pid) and ps_stat(zombie.pid) == "Z"
             assert "not reaping 1 zombie" in row_text(app, zombie.parent_pid)
             assert table(app).selected.pid == zombie.pid  # the cursor goes to the new demo

@@ -15,8 +15,8 @@ import threading
 import time
 
 import pytest
-from support.polling import poll
-from support.procs import alive, ppid_of, signalled
+from support.polling import DEADLINE, poll
+from support.procs import alive, ppid_of, signalled, wait_state
 from support.ps import ps_stat
 
 from procwatch.engine import catalog, procfs
@@ -64,7 +64,8 @@ def _track(sb: Sandbox) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def nothing_left_behind():
     yield
-    time.sleep(0.1)
+    # A demo whose supervisor was killed at close (a slow close) is a zombie adopted by init until init reaps it
+    poll(lambda: not any(alive(i) for i in SEEN), DEADLINE)
     left = [i for i in SEEN if alive(i)]
     for pid, ticks in left:  # clean up by identity, then fail
         signalled(pid, ticks, signal.SIGKILL)
@@ -204,11 +205,13 @@ def test_stop_and_continue(fresh):
 def test_signals_only_its_own_demos_by_identity(fresh):
     sb, _log = fresh
     d = sb.spawn("S")
+    wait_state(d.pid, "S")  # the demo reports ready, then goes to sleep: judge it once asleep
     with pytest.raises(SandboxRefused, match="not signalled"):
         sb.kill(d.pid, d.start_ticks + 1)  # same pid, another start time: a reused pid
     assert alive(d.identity) and ps_stat(d.pid) == "S"
     victim = subprocess.Popen(["sleep", "30"])  # not a demo: must never be signalled
     try:
+        wait_state(victim.pid, "S")  # asleep before the refusals: so S after them means nothing was sent
         for pid in (victim.pid, os.getpid(), 1):
             with pytest.raises(SandboxRefused, match="not a live sandbox demo"):
                 sb.kill(pid)

@@ -12,7 +12,6 @@ import selectors
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from support.polling import DEADLINE, poll
@@ -123,7 +122,7 @@ class Owner:
 @pytest.fixture(scope="module", autouse=True)
 def nothing_left_behind():
     yield
-    time.sleep(0.1)
+    poll(lambda: not any(alive(i) for i in SEEN), DEADLINE)  # zombies left to init are reaped on its schedule
     left = [i for i in SEEN if alive(i)]
     for pid, ticks in left:
         signalled(pid, ticks, signal.SIGKILL)

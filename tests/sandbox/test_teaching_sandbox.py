@@ -10,7 +10,7 @@ os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 import pytest
 from support.polling import wait_until
 from support.procs import running
-from support.tui import applied, ended_pids, plain_text, screen_text, shown_pids, table, wait_for
+from support.tui import applied, ended_pids, plain_text, screen_text, shown_pids, shown_state, table, wait_for
 from textual.widgets import RichLog
 
 from procwatch.engine import catalog
@@ -36,8 +36,9 @@ async def test_z_then_w_at_80x24_shows_the_zombie_its_narration_and_the_reap(lan
                            what="the zombie demo")
             zombie = next(d for d in app.sandbox.demos() if d.recipe == "Z" and d.role == "child")
             started = [d.identity for d in app.sandbox.demos()] + [app.sandbox.supervisor_identity]
-            await wait_for(pilot, lambda: zombie.pid in shown_pids(app) and table(app).selected.pid == zombie.pid,
-                           what="the cursor on the zombie")
+            # the row of a sweep that caught the child alive, before it exited, would have no zombie marker
+            await wait_for(pilot, lambda: shown_state(app, zombie.pid) == "Z" and table(app).selected is not None
+                           and table(app).selected.pid == zombie.pid, what="the cursor on the zombie")
             await pilot.pause()
             # the panel went under the tree: the tree keeps the screen's width, the details step aside
             assert panel.has_class("narrow") and panel.region.width == 80

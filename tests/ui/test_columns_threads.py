@@ -10,7 +10,7 @@ os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
 import pytest
 from support.procs import LIFETIME, wait_state
-from support.tui import applied, next_update, notifications, row_text, shown_pids, table, wait_for
+from support.tui import applied, next_update, notifications, row_text, run_from_palette, shown_pids, table, wait_for
 from textual.widgets import OptionList
 
 from procwatch.engine import procfs
@@ -60,11 +60,7 @@ async def test_chosen_columns_and_the_palette_toggles_them():
         assert header(app).split() == ["PID", "PPID", "STAT", "THR", "UNIT", "COMMAND"]
         assert row_text(app, 421).split()[:5] == ["421", "420", "S", "1", "nginx.service"]
         assert row_text(app, 1400).split()[:4] == ["1400", "1211", "Sl+", "4"]
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Hide column PPID")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await run_from_palette(pilot, app, "Hide column PPID")
         await wait_for(pilot, lambda: "PPID" not in header(app), what="the PPID column to go")
         assert header(app).split() == ["PID", "STAT", "THR", "UNIT", "COMMAND"]
         app.toggle_column("ppid")
@@ -119,6 +115,9 @@ async def test_threads_view_shows_each_threads_own_state(children):
 
 async def test_threads_of_a_zl_process_are_alive(children):
     proc = children.python(MAIN_EXITS, state="Z")
+    for tid in os.listdir(f"/proc/{proc.pid}/task"):  # each thread asleep (S) before any sweep judges it
+        if int(tid) != proc.pid:
+            wait_state(int(tid), "S")
     app = make_app(process_filter=ProcessFilter(text=str(proc.pid)), interval=0.25, sandbox=False)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)

@@ -26,6 +26,7 @@ from textual.color import Color
 from procwatch.engine.escape import printable
 from procwatch.engine.fake import FakeCollector, demo_processes, fake_proc, snapshot_of
 from procwatch.engine.lineage import Reparented
+from procwatch.engine.model import MAX_INTERVAL
 from procwatch.ui.app import make_app
 from procwatch.ui.widgets.panels import DetailsPanel
 from procwatch.ui.widgets.process_table import COMMAND_COLUMN, COMMAND_LIMIT, HEADER
@@ -52,6 +53,11 @@ def hostile_procs():
 
 
 def app_for(*snapshots, **kwargs):
+    """The app on scripted snapshots, each handed over by one sweep. With more than one, only the test asks for
+    sweeps (next_update): a timed one (every second) would hand the next snapshot over before the test looked when
+    the start-up was slow, and it selected a process that was already gone."""
+    if len(snapshots) > 1:
+        kwargs.setdefault("interval", MAX_INTERVAL)
     return make_app(FakeCollector(list(snapshots)), **kwargs)
 
 
@@ -320,7 +326,9 @@ async def test_resize_storm_while_refreshing():
         sizes = [(40, 10), (300, 80)] + [(rnd.randint(40, 300), rnd.randint(10, 80)) for _ in range(18)]
         for width, height in sizes:  # 20 resizes, one event-loop turn apart
             await pilot.resize_terminal(width, height)
-        await pilot.pause(0.6)  # at least two refreshes land on the last size
+        seen = applied(app)
+        await wait_for(pilot, lambda: applied(app) >= seen + 2, what="two refreshes on the last size")
+        await pilot.pause()
         assert app.is_running and app._exception is None
         assert app.size == sizes[-1]
         assert_lines_fill_the_width(app)

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from support.polling import wait_until
 from support.procs import descendant_identities, running
 
 LEAVE_ALT_SCREEN = b"\x1b[?1049l"
@@ -103,10 +104,7 @@ def test_ending_restores_the_terminal_and_leaves_no_demo(terminal, how):
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + getattr(signal, how)
     else:
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    deadline = time.monotonic() + 2
-    while any(running(d) for d in demos) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [d for d in demos if running(d)], "sandbox processes outlived procwatch"
+    wait_until(lambda: not any(running(d) for d in demos), what="every sandbox process to end with procwatch")
 
 
 def test_sigkill_of_procwatch_still_ends_every_demo(terminal):
@@ -119,7 +117,5 @@ def test_sigkill_of_procwatch_still_ends_every_demo(terminal):
     demos = descendant_identities(t.pid)
     os.kill(t.pid, signal.SIGKILL)
     t.wait_exit()
-    deadline = time.monotonic() + 2
-    while any(running(d) for d in demos) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [d for d in demos if running(d)], "sandbox processes outlived a SIGKILLed procwatch"
+    # (how soon, with the supervisor frozen too: tests/sandbox/test_stopped_supervisor.py)
+    wait_until(lambda: not any(running(d) for d in demos), what="every sandbox process to end after the SIGKILL")

@@ -197,6 +197,7 @@ MESSAGES: dict[str, str] = {
     "event.exited": "{who} exited and was reaped between two sweeps (no Z seen)",
     "event.reparented": "{who}: parent {old} exited; adopted by {new} ({kind})",
     "event.threads": "{who}: threads {old} → {new}",
+    "event.threads_coalesced": "{who}: threads {old} → {new} ({changes} changes since {since})",
     # ---- the sandbox panel and controller
     "sandbox.title": "Sandbox: real demo processes (Enter forks one)",
     "sandbox.columns": "PID|STAT|role|demo",

@@ -190,6 +190,7 @@ MESSAGES: dict[str, str] = {
     "event.exited": "{who} 在两次扫描之间退出并被回收 (没有看到 Z)",
     "event.reparented": "{who}: 父进程 {old} 已退出; 被 {new} 收养 ({kind})",
     "event.threads": "{who}: 线程 {old} → {new}",
+    "event.threads_coalesced": "{who}: 线程 {old} → {new} (自 {since} 起变化 {changes} 次)",
     # ---- 沙箱
     "sandbox.title": "沙箱: 真实的演示进程 (Enter 创建一个)",
     "sandbox.columns": "PID|STAT|角色|演示",
