@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 from support.polling import DEADLINE, wait_until
-from support.procs import REPO, read_line, state_of
+from support.procs import PY_NAMED_ZOMBIE_PARENT, REPO, read_line, state_of
 from support.sshd import _free_port
 from test_fleet_ssh import agents_of
 
@@ -24,20 +24,6 @@ from procwatch.engine.remote import HostSpec, RemoteCollector, SshOptions
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
-# A parent that forks one child named NAME, which exits with status 3; the parent reaps it when told to.
-PARENT = """
-import ctypes, os, sys
-name = sys.stdin.readline().strip().encode()  # not in argv: the filter must not match the parent
-pid = os.fork()
-if pid == 0:
-    ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0)
-    os._exit(3)
-print(pid, flush=True)
-sys.stdin.readline()
-os.waitpid(pid, 0)
-print('reaped', flush=True)
-sys.stdin.readline()
-"""
 
 
 def tell(proc: subprocess.Popen, line: str = "go") -> None:
@@ -79,7 +65,7 @@ def test_watch_json_merges_two_hosts_through_a_drop_and_a_reconnection(sshd_host
 
     until(lambda o: seen("snapshot", "remote-a") and seen("snapshot", "remote-b"))  # both swept once
     assert seen("connected", "remote-a") and seen("connected", "remote-b")
-    parent = children.start([sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    parent = children.start([sys.executable, "-c", PY_NAMED_ZOMBIE_PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, exits_on_eof=True)
     tell(parent, name)
     child = int(read_line(parent))

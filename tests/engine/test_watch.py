@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from support.polling import DEADLINE, wait_until
-from support.procs import LIFETIME, REPO, ppid_of, read_line, state_of, wait_state
+from support.procs import LIFETIME, PY_NAMED_ZOMBIE_PARENT, REPO, ppid_of, read_line, state_of, wait_state
 
 from procwatch.engine import procfs
 from procwatch.engine.collector import ProcfsCollector
@@ -22,20 +22,6 @@ from procwatch.watch import event_object
 
 pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
-# A parent that forks one child named NAME, which exits with status 3; the parent reaps it when told to.
-PARENT = """
-import ctypes, os, sys
-name = sys.stdin.readline().strip().encode()  # not in argv: the filter must not match the parent
-pid = os.fork()
-if pid == 0:
-    ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0)
-    os._exit(3)
-print(pid, flush=True)
-sys.stdin.readline()
-os.waitpid(pid, 0)
-print('reaped', flush=True)
-sys.stdin.readline()
-"""
 
 
 def watch(children, *args: str) -> subprocess.Popen:
@@ -61,7 +47,7 @@ def test_json_lines_while_a_zombie_is_made_and_reaped(children):
         return json.loads(line)
 
     assert next_object()["event"] == "snapshot"  # the first sweep is done: what happens now is an event
-    parent = children.start([sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    parent = children.start([sys.executable, "-c", PY_NAMED_ZOMBIE_PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, exits_on_eof=True)
     # The child takes its name after fork(): a sweep in between would see it first under its parent's name, and the
     # filter would drop its "new". procwatch (our child) is stopped meanwhile: its next sweep sees the named zombie.
@@ -111,7 +97,7 @@ def test_text_form_says_it_in_words(children):
     name = "pwt-" + uuid.uuid4().hex[:8]
     streamer = watch(children, "--filter", name)
     assert read_line(streamer).startswith("watching ")
-    parent = children.start([sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    parent = children.start([sys.executable, "-c", PY_NAMED_ZOMBIE_PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, exits_on_eof=True)
     tell(parent, name)
     child = int(read_line(parent))

@@ -18,6 +18,20 @@ PYTHON = sys.executable
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIFETIME = "60"  # every sleeping child ends by itself even if everything else fails
 
+# A parent that forks one child named NAME, which exits with status 3; the parent reaps it when told to.
+PY_NAMED_ZOMBIE_PARENT = """
+import ctypes, os, sys
+name = sys.stdin.readline().strip().encode()  # not in argv: the filter must not match the parent
+pid = os.fork()
+if pid == 0:
+    ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0)
+    os._exit(3)
+print(pid, flush=True)
+sys.stdin.readline()
+os.waitpid(pid, 0)
+print('reaped', flush=True)
+sys.stdin.readline()
+"""
 # Python children for `Children.python`: they print "ready" once set up, then sleep.
 PY_SLEEP = f"import time\nprint('ready', flush=True)\ntime.sleep({LIFETIME})"
 PY_THREADS = ("import threading, time\n"
