@@ -136,6 +136,7 @@ async def test_a_lesson_shows_its_snippet_and_the_program_a_demo_execs():
                 "A program is a file")
             await pilot.press("L")
             await pilot.pause()
+            await pilot.pause()  # what the switch posted (the recipe list's highlight) is handled by now
             assert plain_text(title.content, width=2000).startswith(
                 f"{second.pid} exec: 第 2 次运行: 它先以 demo-exec 运行 2 秒, 然后 exec sleep: PID 不变, 换成新的名字。"
                 "程序是一个文件")

@@ -110,9 +110,10 @@ class SandboxPanel(Vertical):
         self.query_one(".hint", Label).update(sandbox_hint(getattr(self.app, "keymap", None)))
         recipes = self.query_one("#recipes", OptionList)
         highlighted = recipes.highlighted
-        recipes.clear_options()
-        recipes.add_options(self._recipe_options())
-        recipes.highlighted = highlighted
+        with recipes.prevent(OptionList.OptionHighlighted):  # the same option again: the title keeps its subject
+            recipes.clear_options()
+            recipes.add_options(self._recipe_options())
+            recipes.highlighted = highlighted
         table = self.query_one(DataTable)
         for column, label in zip(table.columns.values(), t("sandbox.columns").split("|"), strict=False):
             column.label = Text(label)
