@@ -18,7 +18,7 @@ from procwatch.engine.lineage import Lineage, Observations
 from procwatch.engine.model import Identity
 from procwatch.engine.threads import ThreadRates, with_threads
 from procwatch.engine.tree import ProcessFilter, Row, build_rows
-from procwatch.view.rows import FactsMemo, RowFacts
+from procwatch.view.rows import RowFacts
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Poller:
         self._thread_rates = ThreadRates()
         self._observations: Observations | None = None
         self._built = 0
-        self._facts_memo = FactsMemo()
+        self._facts: RowFacts | None = None  # of the last build
         self._thread = threading.Thread(target=self._run, name="procwatch-poller", daemon=True)
 
     def start(self) -> None:
@@ -133,7 +133,7 @@ class Poller:
                 if sweep:
                     period = max(self.interval, 1.5 * work)
                     next_sweep = started + period
-                facts = RowFacts.of(rows, observations, self._facts_memo)
+                facts = self._facts = RowFacts.of(rows, observations, self._facts)
                 self._built += 1
                 self.on_update(Update(observations, rows, view, work, period, sweep, facts, self._built, recent,
                                       thread_rows, left_out))

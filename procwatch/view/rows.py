@@ -9,7 +9,7 @@ from rich.cells import cell_len, set_cell_size
 from procwatch.engine.columns import renamed
 from procwatch.engine.escape import printable
 from procwatch.engine.lineage import Observations
-from procwatch.engine.model import Identity, ProcInfo
+from procwatch.engine.model import Identity, ProcInfo, Snapshot
 from procwatch.engine.tree import Row
 
 COMMAND_LIMIT = 2000  # characters of a command line drawn in the table; the details panel shows all of it
@@ -24,52 +24,30 @@ class RowFacts:
     command_width: int  # widest guide + command (+ markers), for horizontal scrolling
     state_counts: dict[str, int]  # over the whole snapshot, not just the rows shown
     threads: int
+    snapshot: Snapshot  # the one counted: a rebuild for a new view takes the counts of the last build
 
     @classmethod
-    def of(cls, rows: list[Row], observations: Observations, memo: FactsMemo | None = None) -> RowFacts:
-        """`memo`: what the poller kept from its last build (command widths, counts), so a sweep where little
-        changed, or a rebuild for a new view, does not measure every command line again."""
-        memo = memo if memo is not None else FactsMemo()
+    def of(cls, rows: list[Row], observations: Observations, previous: RowFacts | None = None) -> RowFacts:
         flagged = observations.zombies.keys() | observations.unreaped.keys() | observations.orphans.keys()
         width = 0
         index = {}
-        last_cells, cells_now = memo.cells, {}
         for number, row in enumerate(rows):
             p = row.proc
-            identity = p.pid, p.start_ticks
-            index[identity] = number
-            known = last_cells.get(identity)
-            if known is not None and known[0] is p.argv:  # the same command line object: the same width
-                cells_now[identity] = known
-                command = known[1]
-            else:
-                command = command_cells(p)
-                cells_now[identity] = (p.argv, command)
+            index[p.pid, p.start_ticks] = number
             extra = MARKER_ROOM if p.pid in flagged or p.state in "DTt" else 8
-            cells = len(row.guide) + command
+            cells = len(row.guide) + command_cells(p)
             if cells + MARKER_ROOM > width and extra < MARKER_ROOM and renamed(p):  # only a row that could be widest
                 extra = MARKER_ROOM  # its comm is shown after the command
             width = max(width, cells + extra)
-        memo.cells = cells_now
-        if memo.counted is not observations:
-            counts: dict[str, int] = {}
-            threads = 0
-            for p in observations.snapshot.procs.values():
-                counts[p.state] = counts.get(p.state, 0) + 1
-                threads += p.threads
-            memo.counted, memo.counts, memo.threads = observations, counts, threads
-        return cls(index, width, memo.counts, memo.threads)
-
-
-class FactsMemo:
-    """Kept by the poller between builds: each row's command width by identity (valid while its argv tuple is
-    the same object: the collector reuses it while the process is unchanged) and the counts of one snapshot."""
-
-    def __init__(self) -> None:
-        self.cells: dict[Identity, tuple[tuple[str, ...], int]] = {}
-        self.counted: Observations | None = None
-        self.counts: dict[str, int] = {}
-        self.threads = 0
+        snapshot = observations.snapshot
+        if previous is not None and previous.snapshot is snapshot:
+            return cls(index, width, previous.state_counts, previous.threads, snapshot)
+        counts: dict[str, int] = {}
+        threads = 0
+        for p in snapshot.procs.values():
+            counts[p.state] = counts.get(p.state, 0) + 1
+            threads += p.threads
+        return cls(index, width, counts, threads, snapshot)
 
 
 def command_cells(p: ProcInfo) -> int:
